@@ -1,0 +1,38 @@
+//! GA 467 ID-card SAM reader protocol (居民身份证阅读机具), host side plus a simulator.
+//!
+//! Layers, bottom up (the byte-level source of truth is `shared/reference/ga467.md`):
+//!
+//! * [`transport`]: a byte pipe ([`Transport`]); [`SerialTransport`] for real ports and ptys.
+//! * [`frame`]: preamble, big-endian length, XOR checksum; a resyncing streaming decoder.
+//! * [`command`]: the commands the host sends and how long to wait for each reply.
+//! * [`status`]: SW3 codes and their texts.
+//! * [`reader`]: [`Reader`] sends one command at a time, retries a garbled reply once, and polls
+//!   for cards with re-read suppression.
+//! * [`card`]: the 256-byte text block: card type, UCS-2 fields, resident layout, ID-number checks
+//!   and masking for logs.
+//! * [`sim`] (beside the stack): a simulated reader, in memory or behind a pty.
+//!
+//! Nothing here panics on device input: every length is checked before slicing.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod card;
+pub mod command;
+pub mod frame;
+pub mod reader;
+pub mod sim;
+pub mod status;
+pub mod transport;
+
+#[cfg(test)]
+mod test_util;
+
+pub use card::{
+    CardError, CardType, Nation, ParsedText, ResidentText, Sex, Validity, id_check_char,
+    id_number_valid, mask_id_number, mask_name, parse_text,
+};
+pub use command::Command;
+pub use frame::{FrameDecoder, FrameError, Response};
+pub use reader::{CardRead, PollOutcome, Reader, ReaderError, ReaderOptions};
+pub use transport::{SerialTransport, Transport, TransportError};
