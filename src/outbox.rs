@@ -1,0 +1,396 @@
+//! The durable outbox: sealed records waiting for the case system's acknowledgement.
+//!
+//! SQLite in WAL mode with `synchronous=FULL`, so a commit survives power loss, not only a crash
+//! (WAL + NORMAL may roll back the last commits after an OS crash). A record is appended in the
+//! same transaction that advances the station's hash chain, so a sequence number is never reused
+//! and `prev` always names the record before it. Rows leave only on the case system's ack
+//! (deleted) or rejection (moved to `dead_letters`, never deleted silently). This module stores
+//! records as opaque bytes with ids; it knows nothing of JOSE or MQTT.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::record::{ChainLink, chain_hash};
+
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("outbox {path}: cannot create its directory: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "outbox {path} has schema version {found}; this countersign understands {SCHEMA_VERSION}"
+    )]
+    Version { path: PathBuf, found: i64 },
+    #[error("outbox {path}: sealing failed: {reason}")]
+    Seal { path: PathBuf, reason: String },
+}
+
+/// A record waiting for delivery.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub record_id: String,
+    pub seq: u64,
+    pub wire: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub depth: u64,
+    pub bytes: u64,
+    /// Unix milliseconds of the oldest undelivered record.
+    pub oldest_created_ms: Option<i64>,
+    pub dead_letters: u64,
+}
+
+pub struct Outbox {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The outbox shared between the station (appends) and the uplink (reads, acks). SQLite calls
+/// block, so async code goes through [`run`].
+pub type SharedOutbox = Arc<Mutex<Outbox>>;
+
+/// Runs a blocking outbox operation off the async runtime.
+pub async fn run<R, F>(outbox: &SharedOutbox, f: F) -> R
+where
+    F: FnOnce(&mut Outbox) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let outbox = outbox.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        // A poisoned lock means a panic mid-operation; SQLite rolled the transaction back, so
+        // the connection is still consistent and we keep using it.
+        let mut guard = outbox.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    });
+    match task.await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Outbox {
+    pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let err = |source| OutboxError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (
+                 key TEXT PRIMARY KEY,
+                 value INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS chain (
+                 station TEXT PRIMARY KEY,
+                 seq INTEGER NOT NULL,
+                 head TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS records (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 record_id TEXT NOT NULL UNIQUE,
+                 station TEXT NOT NULL,
+                 seq INTEGER NOT NULL,
+                 wire BLOB NOT NULL,
+                 created_ms INTEGER NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 last_attempt_ms INTEGER
+             );
+             CREATE TABLE IF NOT EXISTS dead_letters (
+                 id INTEGER PRIMARY KEY,
+                 record_id TEXT NOT NULL UNIQUE,
+                 station TEXT NOT NULL,
+                 seq INTEGER NOT NULL,
+                 wire BLOB NOT NULL,
+                 created_ms INTEGER NOT NULL,
+                 rejected_ms INTEGER NOT NULL,
+                 reason TEXT NOT NULL
+             );
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
+        )
+        .map_err(err)?;
+        let found: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if found != SCHEMA_VERSION {
+            return Err(OutboxError::Version {
+                path: path.to_path_buf(),
+                found,
+            });
+        }
+        Ok(Outbox {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> OutboxError {
+        OutboxError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends the station's next record. `seal` receives the chain link (next sequence number and
+    /// the previous record's hash) and returns `(record_id, wire bytes)`. Returns after the commit
+    /// is durable; only then may the capture be acknowledged.
+    pub fn append<F>(&mut self, station: &str, seal: F) -> Result<(ChainLink, String), OutboxError>
+    where
+        F: FnOnce(&ChainLink) -> Result<(String, Vec<u8>), String>,
+    {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| OutboxError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        let sqlite = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let head: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, head FROM chain WHERE station = ?1",
+                [station],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sqlite)?;
+        let link = match head {
+            Some((seq, head)) => ChainLink {
+                seq: seq as u64 + 1,
+                prev: Some(head),
+            },
+            None => ChainLink { seq: 1, prev: None },
+        };
+        let (record_id, wire) = seal(&link).map_err(|reason| OutboxError::Seal {
+            path: path.clone(),
+            reason,
+        })?;
+        tx.execute(
+            "INSERT INTO records (record_id, station, seq, wire, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![record_id, station, link.seq as i64, wire, now_ms()],
+        )
+        .map_err(sqlite)?;
+        tx.execute(
+            "INSERT INTO chain (station, seq, head) VALUES (?1, ?2, ?3)
+             ON CONFLICT(station) DO UPDATE SET seq = excluded.seq, head = excluded.head",
+            params![station, link.seq as i64, chain_hash(&wire)],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+        Ok((link, record_id))
+    }
+
+    /// The oldest undelivered records, in order (at most `limit`).
+    pub fn oldest(&self, limit: usize) -> Result<Vec<Pending>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record_id, seq, wire FROM records ORDER BY id LIMIT ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(Pending {
+                    record_id: r.get(0)?,
+                    seq: r.get::<_, i64>(1)? as u64,
+                    wire: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Notes a delivery attempt (for status and diagnostics).
+    pub fn mark_attempt(&self, record_id: &str) -> Result<(), OutboxError> {
+        self.conn
+            .execute(
+                "UPDATE records SET attempts = attempts + 1, last_attempt_ms = ?2 WHERE record_id = ?1",
+                params![record_id, now_ms()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The case system stored the record: it leaves the outbox. Returns false when it was not
+    /// (or no longer) in the outbox, e.g. a duplicate ack.
+    pub fn acknowledge(&self, record_id: &str) -> Result<bool, OutboxError> {
+        self.conn
+            .execute("DELETE FROM records WHERE record_id = ?1", [record_id])
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
+    /// The case system rejected the record: it moves to `dead_letters` with the reason.
+    pub fn reject(&mut self, record_id: &str, reason: &str) -> Result<bool, OutboxError> {
+        let path = self.path.clone();
+        let sqlite = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let moved = tx
+            .execute(
+                "INSERT OR IGNORE INTO dead_letters (record_id, station, seq, wire, created_ms, rejected_ms, reason)
+                 SELECT record_id, station, seq, wire, created_ms, ?2, ?3 FROM records WHERE record_id = ?1",
+                params![record_id, now_ms(), reason],
+            )
+            .map_err(sqlite)?;
+        tx.execute("DELETE FROM records WHERE record_id = ?1", [record_id])
+            .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+        Ok(moved > 0)
+    }
+
+    pub fn stats(&self) -> Result<Stats, OutboxError> {
+        let (depth, bytes, oldest): (i64, i64, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(wire)), 0), MIN(created_ms) FROM records",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let dead: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM dead_letters", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(Stats {
+            depth: depth as u64,
+            bytes: bytes as u64,
+            oldest_created_ms: oldest,
+            dead_letters: dead as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seal_as(id: &str) -> impl FnOnce(&ChainLink) -> Result<(String, Vec<u8>), String> + '_ {
+        move |link| {
+            Ok((
+                id.to_string(),
+                format!("wire-{id}-{}", link.seq).into_bytes(),
+            ))
+        }
+    }
+
+    #[test]
+    fn pragmas_are_wal_and_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+        let mode: String = outbox
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = outbox
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[test]
+    fn chain_sequence_survives_reopen_and_acks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let mut outbox = Outbox::open(&path).unwrap();
+        let (l1, _) = outbox.append("s1", seal_as("a")).unwrap();
+        let (l2, _) = outbox.append("s1", seal_as("b")).unwrap();
+        assert_eq!(l1, ChainLink { seq: 1, prev: None });
+        assert_eq!(l2.seq, 2);
+        assert_eq!(l2.prev.as_deref(), Some(chain_hash(b"wire-a-1").as_str()));
+        assert!(outbox.acknowledge("a").unwrap());
+        assert!(outbox.acknowledge("b").unwrap());
+        assert!(
+            !outbox.acknowledge("b").unwrap(),
+            "duplicate ack is a no-op"
+        );
+        drop(outbox);
+        // Acked records are gone, but the chain continues: seq is never reused.
+        let mut outbox = Outbox::open(&path).unwrap();
+        let (l3, _) = outbox.append("s1", seal_as("c")).unwrap();
+        assert_eq!(l3.seq, 3);
+        assert_eq!(l3.prev.as_deref(), Some(chain_hash(b"wire-b-2").as_str()));
+    }
+
+    #[test]
+    fn oldest_is_fifo_and_reject_moves_to_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+        for id in ["a", "b", "c"] {
+            outbox.append("s1", seal_as(id)).unwrap();
+        }
+        let ids: Vec<_> = outbox
+            .oldest(2)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.record_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert!(outbox.reject("b", "schema unknown").unwrap());
+        let stats = outbox.stats().unwrap();
+        assert_eq!(stats.depth, 2);
+        assert_eq!(stats.dead_letters, 1);
+        let ids: Vec<_> = outbox
+            .oldest(10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.record_id)
+            .collect();
+        assert_eq!(ids, ["a", "c"]);
+    }
+
+    #[test]
+    fn failed_seal_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+        assert!(outbox.append("s1", |_| Err("no key".to_string())).is_err());
+        let (link, _) = outbox.append("s1", seal_as("a")).unwrap();
+        assert_eq!(
+            link.seq, 1,
+            "a failed seal must not consume a sequence number"
+        );
+        assert_eq!(outbox.stats().unwrap().depth, 1);
+    }
+}
