@@ -1,0 +1,58 @@
+//! What happens at the counter, as the station reports it: the demo prints these, the service
+//! status line and the case system's live feed are built from them. No personal data in clear:
+//! ID numbers are masked before they get here.
+
+use std::time::Instant;
+
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    ReaderReady {
+        reader: String,
+    },
+    ReaderUnavailable {
+        reader: String,
+        reason: String,
+    },
+    CardRead {
+        reader: String,
+        card_type: String,
+        masked_number: String,
+    },
+    /// The record is durable in the outbox; the capture may be acknowledged to the clerk.
+    RecordCommitted {
+        record_id: String,
+        seq: u64,
+        masked_number: String,
+        card_read_at: Instant,
+    },
+    /// The capture could not be committed (outbox failure); nothing was stored.
+    CaptureRefused {
+        reason: String,
+    },
+    UplinkConnected,
+    UplinkDisconnected {
+        reason: String,
+    },
+    /// The case system acknowledged the record; it has left the outbox.
+    RecordDelivered {
+        record_id: String,
+    },
+    /// The case system rejected the record; it moved to the dead letters.
+    RecordRejected {
+        record_id: String,
+        reason: String,
+    },
+}
+
+pub type EventBus = broadcast::Sender<Event>;
+
+pub fn bus() -> EventBus {
+    broadcast::channel(256).0
+}
+
+/// Sends an event; having no listener is normal.
+pub fn emit(bus: &EventBus, event: Event) {
+    let _ = bus.send(event);
+}

@@ -1,0 +1,18 @@
+//! countersign: reads identity documents and scanned evidence at a service counter, seals them
+//! into signed, hash-chained records, keeps them in a durable outbox and delivers them over MQTT 5
+//! to the case system, which acknowledges them.
+//!
+//! The flow, one module per stage: `devices` (driver adapters) → `station` (supervisor) →
+//! `record` (seal) → `outbox` (durable) → `uplink` (MQTT). `cli` holds one module per
+//! subcommand; `demo` wires the whole chain on one machine.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod devices;
+pub mod events;
+pub mod logging;
+pub mod outbox;
+pub mod record;
+pub mod station;
+pub mod uplink;

@@ -1,0 +1,27 @@
+//! MQTT topic names. Versioned, one subtree per station, no personal data in any level.
+
+pub const PREFIX: &str = "countersign/v1";
+
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// Sealed records, QoS 1, one record per message.
+    pub records: String,
+    /// The case system's acknowledgements for this station's records.
+    pub acks: String,
+}
+
+impl Topics {
+    pub fn for_station(station: &str) -> Topics {
+        Topics {
+            records: format!("{PREFIX}/{station}/records"),
+            acks: format!("{PREFIX}/{station}/acks"),
+        }
+    }
+}
+
+/// The station id in a `countersign/v1/<station>/<leaf>` topic.
+pub fn station_of(topic: &str) -> Option<&str> {
+    let rest = topic.strip_prefix(PREFIX)?.strip_prefix('/')?;
+    let (station, _leaf) = rest.split_once('/')?;
+    Some(station).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests against real peers: Mosquitto, a pseudo-terminal with the GA 467 simulator,
+//! the daemon binary, and an independent Python case system (paho-mqtt, joserfc, jwcrypto).
+//! One test binary, so the project links once.
+
+#[allow(dead_code)]
+mod harness;
+
+mod cli;
+mod crash;
+mod delivery;
+mod demo;

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""An independent case system for countersign's end-to-end tests.
+
+Subscribes to a station's records over MQTT 5 (paho-mqtt), verifies every record's compact JWS
+with two independent JOSE libraries (joserfc and jwcrypto) against the station's public JWK, and
+acknowledges it on the station's acks topic. Shares no code with countersign.
+
+Prints one JSON object per received record on stdout (flushed), for the test to read:
+  {"record_id", "seq", "prev", "sha256", "joserfc", "jwcrypto", "kid", "alg", "typ",
+   "topic", "content_type", "user_properties", "payload", "acked"}
+and {"event": "subscribed"} once the subscription is in place.
+"""
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from joserfc import jws as rfc_jws
+from joserfc.jwk import OKPKey
+from jwcrypto import jwk as jc_jwk, jws as jc_jws
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def verify_joserfc(wire: bytes, key_json: dict):
+    key = OKPKey.import_key(key_json)
+    obj = rfc_jws.deserialize_compact(wire, key, algorithms=["EdDSA", "Ed25519"])
+    return obj.headers(), obj.payload
+
+
+def verify_jwcrypto(wire: bytes, key_json: dict):
+    key = jc_jwk.JWK(**key_json)
+    token = jc_jws.JWS()
+    token.deserialize(wire.decode("ascii"))
+    token.verify(key, alg=None)
+    return token.payload
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--station", required=True)
+    ap.add_argument("--pubkey", required=True, help="station.pub.jwk")
+    ap.add_argument("--out", help="directory to store each record's wire bytes")
+    ap.add_argument("--no-ack", action="store_true", help="observe only, never acknowledge")
+    ap.add_argument("--client-id", default="test-case-system")
+    args = ap.parse_args()
+
+    key_json = json.loads(pathlib.Path(args.pubkey).read_text())
+    key_json.pop("d", None)
+    out = pathlib.Path(args.out) if args.out else None
+    records_topic = f"countersign/v1/{args.station}/records"
+    acks_topic = f"countersign/v1/{args.station}/acks"
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=args.client_id,
+        protocol=mqtt.MQTTv5,
+    )
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        client.subscribe(records_topic, qos=1)
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        emit({"event": "subscribed"})
+
+    def on_message(client, userdata, msg):
+        wire = msg.payload
+        report = {
+            "topic": msg.topic,
+            "sha256": hashlib.sha256(wire).hexdigest(),
+            "content_type": getattr(msg.properties, "ContentType", None),
+            "user_properties": getattr(msg.properties, "UserProperty", []),
+            "joserfc": False,
+            "jwcrypto": False,
+            "acked": False,
+        }
+        try:
+            headers, payload = verify_joserfc(wire, key_json)
+            report["joserfc"] = True
+            report["kid"] = headers.get("kid")
+            report["alg"] = headers.get("alg")
+            report["typ"] = headers.get("typ")
+        except Exception as e:  # noqa: BLE001 - report any verification failure
+            report["joserfc_error"] = repr(e)
+            payload = None
+        try:
+            jc_payload = verify_jwcrypto(wire, key_json)
+            report["jwcrypto"] = True
+            payload = payload or jc_payload
+        except Exception as e:  # noqa: BLE001
+            report["jwcrypto_error"] = repr(e)
+        record = json.loads(payload) if payload else {}
+        report["payload"] = record
+        report["record_id"] = record.get("record_id")
+        report["seq"] = record.get("seq")
+        report["prev"] = record.get("prev")
+        verified = report["joserfc"] and report["jwcrypto"]
+        if out and verified:
+            (out / f"{record['record_id']}.jws").write_bytes(wire)
+        if not args.no_ack:
+            if verified:
+                ack = {"record_id": record["record_id"], "status": "stored"}
+            else:
+                ack = {"record_id": "unknown", "status": "rejected", "reason": "signature"}
+            props = Properties(PacketTypes.PUBLISH)
+            props.ContentType = "application/json"
+            client.publish(acks_topic, json.dumps(ack), qos=1, properties=props)
+            report["acked"] = True
+        emit(report)
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.connect("127.0.0.1", args.port, keepalive=30)
+    client.loop_forever(retry_first_connection=True)
+
+
+if __name__ == "__main__":
+    main()
