@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::record::{ChainLink, chain_hash};
+use crate::record::{ChainLink, Sealed, chain_hash};
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -128,6 +128,13 @@ impl Outbox {
                  attempts INTEGER NOT NULL DEFAULT 0,
                  last_attempt_ms INTEGER
              );
+             CREATE TABLE IF NOT EXISTS blobs (
+                 blob_id TEXT PRIMARY KEY,
+                 record_id TEXT NOT NULL,
+                 ordinal INTEGER NOT NULL,
+                 wire BLOB NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS blobs_by_record ON blobs (record_id, ordinal);
              CREATE TABLE IF NOT EXISTS dead_letters (
                  id INTEGER PRIMARY KEY,
                  record_id TEXT NOT NULL UNIQUE,
@@ -167,12 +174,12 @@ impl Outbox {
         }
     }
 
-    /// Appends the station's next record. `seal` receives the chain link (next sequence number and
-    /// the previous record's hash) and returns `(record_id, wire bytes)`. Returns after the commit
-    /// is durable; only then may the capture be acknowledged.
+    /// Appends the station's next record with its blobs. `seal` receives the chain link (next
+    /// sequence number and the previous record's hash) and returns the sealed record. Returns after
+    /// the commit is durable; only then may the capture be acknowledged.
     pub fn append<F>(&mut self, station: &str, seal: F) -> Result<(ChainLink, String), OutboxError>
     where
-        F: FnOnce(&ChainLink) -> Result<(String, Vec<u8>), String>,
+        F: FnOnce(&ChainLink) -> Result<Sealed, String>,
     {
         let path = self.path.clone();
         let tx = self
@@ -201,7 +208,11 @@ impl Outbox {
             },
             None => ChainLink { seq: 1, prev: None },
         };
-        let (record_id, wire) = seal(&link).map_err(|reason| OutboxError::Seal {
+        let Sealed {
+            record_id,
+            wire,
+            blobs,
+        } = seal(&link).map_err(|reason| OutboxError::Seal {
             path: path.clone(),
             reason,
         })?;
@@ -210,6 +221,13 @@ impl Outbox {
             params![record_id, station, link.seq as i64, wire, now_ms()],
         )
         .map_err(sqlite)?;
+        for (ordinal, blob) in blobs.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO blobs (blob_id, record_id, ordinal, wire) VALUES (?1, ?2, ?3, ?4)",
+                params![blob.blob_id, record_id, ordinal as i64, blob.wire],
+            )
+            .map_err(sqlite)?;
+        }
         tx.execute(
             "INSERT INTO chain (station, seq, head) VALUES (?1, ?2, ?3)
              ON CONFLICT(station) DO UPDATE SET seq = excluded.seq, head = excluded.head",
@@ -238,6 +256,18 @@ impl Outbox {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// A record's blobs (id and wire bytes), in manifest order.
+    pub fn blobs(&self, record_id: &str) -> Result<Vec<(String, Vec<u8>)>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT blob_id, wire FROM blobs WHERE record_id = ?1 ORDER BY ordinal")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([record_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Notes a delivery attempt (for status and diagnostics).
     pub fn mark_attempt(&self, record_id: &str) -> Result<(), OutboxError> {
         self.conn
@@ -251,14 +281,26 @@ impl Outbox {
 
     /// The case system stored the record: it leaves the outbox. Returns false when it was not
     /// (or no longer) in the outbox, e.g. a duplicate ack.
-    pub fn acknowledge(&self, record_id: &str) -> Result<bool, OutboxError> {
-        self.conn
+    pub fn acknowledge(&mut self, record_id: &str) -> Result<bool, OutboxError> {
+        let path = self.path.clone();
+        let sqlite = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let deleted = tx
             .execute("DELETE FROM records WHERE record_id = ?1", [record_id])
-            .map(|n| n > 0)
-            .map_err(|e| self.err(e))
+            .map_err(sqlite)?;
+        if deleted > 0 {
+            tx.execute("DELETE FROM blobs WHERE record_id = ?1", [record_id])
+                .map_err(sqlite)?;
+        }
+        tx.commit().map_err(sqlite)?;
+        Ok(deleted > 0)
     }
 
-    /// The case system rejected the record: it moves to `dead_letters` with the reason.
+    /// The case system rejected the record: it moves to `dead_letters` with the reason (its blobs
+    /// stay, for export and retry).
     pub fn reject(&mut self, record_id: &str, reason: &str) -> Result<bool, OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
@@ -283,7 +325,12 @@ impl Outbox {
         let (depth, bytes, oldest): (i64, i64, Option<i64>) = self
             .conn
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(wire)), 0), MIN(created_ms) FROM records",
+                "SELECT COUNT(*),
+                        COALESCE(SUM(LENGTH(wire)), 0)
+                          + (SELECT COALESCE(SUM(LENGTH(b.wire)), 0) FROM blobs b
+                             WHERE b.record_id IN (SELECT record_id FROM records)),
+                        MIN(created_ms)
+                 FROM records",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -305,12 +352,16 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn seal_as(id: &str) -> impl FnOnce(&ChainLink) -> Result<(String, Vec<u8>), String> + '_ {
+    fn seal_as(id: &str) -> impl FnOnce(&ChainLink) -> Result<Sealed, String> + '_ {
         move |link| {
-            Ok((
-                id.to_string(),
-                format!("wire-{id}-{}", link.seq).into_bytes(),
-            ))
+            Ok(Sealed {
+                record_id: id.to_string(),
+                wire: format!("wire-{id}-{}", link.seq).into_bytes(),
+                blobs: vec![crate::record::SealedBlob {
+                    blob_id: format!("{id}-photo"),
+                    wire: vec![7; 100],
+                }],
+            })
         }
     }
 
@@ -340,7 +391,15 @@ mod tests {
         assert_eq!(l1, ChainLink { seq: 1, prev: None });
         assert_eq!(l2.seq, 2);
         assert_eq!(l2.prev.as_deref(), Some(chain_hash(b"wire-a-1").as_str()));
+        assert_eq!(
+            outbox.blobs("a").unwrap(),
+            [("a-photo".to_string(), vec![7; 100])]
+        );
         assert!(outbox.acknowledge("a").unwrap());
+        assert!(
+            outbox.blobs("a").unwrap().is_empty(),
+            "blobs leave with their record"
+        );
         assert!(outbox.acknowledge("b").unwrap());
         assert!(
             !outbox.acknowledge("b").unwrap(),
@@ -371,7 +430,13 @@ mod tests {
         assert!(outbox.reject("b", "schema unknown").unwrap());
         let stats = outbox.stats().unwrap();
         assert_eq!(stats.depth, 2);
+        assert_eq!(stats.bytes, 2 * (8 + 100));
         assert_eq!(stats.dead_letters, 1);
+        assert_eq!(
+            outbox.blobs("b").unwrap().len(),
+            1,
+            "a dead letter keeps its blobs"
+        );
         let ids: Vec<_> = outbox
             .oldest(10)
             .unwrap()

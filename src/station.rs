@@ -16,7 +16,9 @@ use crate::config::Config;
 use crate::devices::{self, CardCapture, DeviceEvent};
 use crate::events::{Event, EventBus, emit};
 use crate::outbox::{self, Outbox, SharedOutbox};
-use crate::record::{self, Record, keys::StationKey};
+use crate::record::{
+    self, Evidence, EvidenceRef, Record, RecordKind, Sealed, SealedBlob, keys::StationKey,
+};
 use crate::uplink::{self, UplinkOptions};
 
 /// Runs the station until `shutdown` turns true.
@@ -139,6 +141,10 @@ fn rfc3339(t: SystemTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+fn sha256_ref(bytes: &[u8]) -> String {
+    record::chain_hash(bytes)
+}
+
 impl Sealer {
     async fn commit_card(&self, capture: CardCapture) {
         let record_id = uuid::Uuid::now_v7().to_string();
@@ -149,23 +155,57 @@ impl Sealer {
             read_instant,
             device,
             identity,
+            evidence,
             masked_number,
         } = capture;
+        // Blob ids are assigned here, once: the manifest and the outbox rows share them.
+        let blobs: Vec<(String, Evidence)> = evidence
+            .into_iter()
+            .map(|e| (uuid::Uuid::now_v7().to_string(), e))
+            .collect();
         let id = record_id.clone();
         let committed = outbox::run(&self.outbox, move |o| {
             o.append(&station, |link| {
+                let evidence = blobs
+                    .iter()
+                    .map(|(blob_id, e)| EvidenceRef {
+                        blob_id: blob_id.clone(),
+                        role: e.role.clone(),
+                        media_type: e.media_type.clone(),
+                        size: e.bytes.len() as u64,
+                        sha256: sha256_ref(&e.bytes),
+                        identity: e.identity.or(Some(0)),
+                        label: e.label.clone(),
+                    })
+                    .collect();
                 let record = Record {
                     schema: record::SCHEMA.into(),
                     record_id: id.clone(),
+                    kind: RecordKind::Capture,
                     station: station.clone(),
+                    station_kid: key.kid.clone(),
                     seq: link.seq,
                     prev: link.prev.clone(),
                     captured_at: rfc3339(read_at),
                     sealed_at: rfc3339(SystemTime::now()),
-                    device,
-                    identity,
+                    recipient_kid: None,
+                    case: None,
+                    devices: vec![device],
+                    identities: vec![identity],
+                    evidence,
+                    checkpoint: None,
                 };
-                Ok((id, record::seal(&record, &key)))
+                Ok(Sealed {
+                    record_id: id.clone(),
+                    wire: record::seal(&record, &key),
+                    blobs: blobs
+                        .iter()
+                        .map(|(blob_id, e)| SealedBlob {
+                            blob_id: blob_id.clone(),
+                            wire: e.bytes.clone(),
+                        })
+                        .collect(),
+                })
             })
         })
         .await;

@@ -4,7 +4,9 @@
 //! Unknown keys are errors: a typo must not silently fall back to a default. Every key is
 //! documented in `config/countersign.toml`.
 
+mod id_reader;
 mod model;
+mod mqtt;
 
 pub use model::*;
 

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::id_reader::*;
+pub use super::mqtt::*;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -41,107 +44,6 @@ impl StationConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MqttConfig {
-    #[serde(default = "default_host")]
-    pub host: String,
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// Defaults to `countersign-<station id>`.
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    /// A file holding the password (kept out of the config, which is world-readable).
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-    #[serde(default = "default_keep_alive")]
-    pub keep_alive_secs: Bounded<5, 3600>,
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: Bounded<1, 300>,
-    /// Largest MQTT packet we send or accept; must hold a whole record.
-    #[serde(default = "default_max_packet")]
-    pub max_packet_bytes: Bounded<16384, 268435455>,
-    /// Records published and not yet acknowledged by the case system, at most.
-    #[serde(default = "default_inflight")]
-    pub inflight_records: Bounded<1, 1000>,
-    /// A record not acknowledged within this time is published again.
-    #[serde(default = "default_ack_timeout")]
-    pub ack_timeout_secs: Bounded<1, 86400>,
-    /// Upper bound of the jittered reconnect backoff.
-    #[serde(default = "default_reconnect_max")]
-    pub reconnect_max_secs: Bounded<1, 3600>,
-}
-
-impl Default for MqttConfig {
-    fn default() -> Self {
-        MqttConfig {
-            host: default_host(),
-            port: default_port(),
-            client_id: None,
-            username: None,
-            password_file: None,
-            keep_alive_secs: default_keep_alive(),
-            connect_timeout_secs: default_connect_timeout(),
-            max_packet_bytes: default_max_packet(),
-            inflight_records: default_inflight(),
-            ack_timeout_secs: default_ack_timeout(),
-            reconnect_max_secs: default_reconnect_max(),
-        }
-    }
-}
-
-fn default_host() -> String {
-    "127.0.0.1".into()
-}
-fn default_port() -> u16 {
-    1883
-}
-fn default_keep_alive() -> Bounded<5, 3600> {
-    Bounded(30)
-}
-fn default_connect_timeout() -> Bounded<1, 300> {
-    Bounded(30)
-}
-fn default_max_packet() -> Bounded<16384, 268435455> {
-    Bounded(1024 * 1024)
-}
-fn default_inflight() -> Bounded<1, 1000> {
-    Bounded(16)
-}
-fn default_ack_timeout() -> Bounded<1, 86400> {
-    Bounded(60)
-}
-fn default_reconnect_max() -> Bounded<1, 3600> {
-    Bounded(30)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdReaderConfig {
-    /// The serial device; prefer a stable name (`/dev/serial/by-id/...` or a udev symlink).
-    pub port: PathBuf,
-    #[serde(default = "default_baud")]
-    pub baud: Baud,
-    /// How often to look for a card.
-    #[serde(default = "default_poll_interval")]
-    pub poll_interval_ms: Bounded<50, 10000>,
-    /// A card left on the reader is read once; it counts as removed after this many empty polls.
-    #[serde(default = "default_rearm")]
-    pub rearm_after_empty_polls: Bounded<1, 100>,
-}
-
-fn default_baud() -> Baud {
-    Baud(115200)
-}
-fn default_poll_interval() -> Bounded<50, 10000> {
-    Bounded(500)
-}
-fn default_rearm() -> Bounded<1, 100> {
-    Bounded(2)
-}
-
 /// An integer that must lie in `MIN..=MAX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -166,26 +68,6 @@ impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
     }
     pub fn millis(self) -> Duration {
         Duration::from_millis(self.0)
-    }
-}
-
-/// A serial speed the GA 467 readers are known to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct Baud(pub u32);
-
-pub const READER_BAUDS: [u32; 5] = [115200, 57600, 38400, 19200, 9600];
-
-impl TryFrom<i64> for Baud {
-    type Error = String;
-    fn try_from(value: i64) -> Result<Self, String> {
-        READER_BAUDS
-            .iter()
-            .find(|b| i64::from(**b) == value)
-            .map(|b| Baud(*b))
-            .ok_or_else(|| {
-                format!("must be one of 115200, 57600, 38400, 19200, 9600; found {value}")
-            })
     }
 }
 

@@ -103,9 +103,9 @@ impl CaseSystem {
             return rejected(record.record_id, format!("cannot store: {e}"));
         }
         let masked = record
-            .identity
-            .id_number
-            .as_deref()
+            .identities
+            .first()
+            .and_then(|i| i.id_number.as_deref())
             .map(ga467::card::mask_id_number)
             .unwrap_or_default();
         if let Ok(mut log) = self.accepted.lock() {

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use super::{CardCapture, DeviceEvent};
 use crate::config::IdReaderConfig;
 use crate::events::{Event, EventBus, emit};
-use crate::record::{Coded, DeviceInfo, Identity};
+use crate::record::{Coded, DeviceInfo, Evidence, Identity};
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -134,6 +134,7 @@ impl Supervisor {
             kind: "ga467".into(),
             name: self.name.clone(),
             sam_id,
+            detail: None,
         };
         let interval = self.config.poll_interval_ms.millis();
         let mut failures = 0;
@@ -181,7 +182,8 @@ impl Supervisor {
             read_at: SystemTime::now(),
             read_instant,
             device: device.clone(),
-            identity: identity_of(card),
+            identity: identity_of(card, &self.name),
+            evidence: evidence_of(card),
             masked_number,
         };
         if self
@@ -208,22 +210,13 @@ fn iso_date(text: &str) -> String {
 }
 
 /// Maps the driver's view of a card into the record's identity.
-fn identity_of(card: &CardRead) -> Identity {
+fn identity_of(card: &CardRead, device: &str) -> Identity {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let mut identity = Identity {
-        card_type: card.card_type.as_str().into(),
-        name: None,
-        sex: None,
-        nation: None,
-        birth_date: None,
-        address: None,
-        id_number: None,
-        issuer: None,
-        valid_from: None,
-        valid_until: None,
-        other_fields: Default::default(),
-        text_raw: BASE64.encode(card.text),
-        photo_wlt: BASE64.encode(&card.photo_wlt),
+        document: card.card_type.as_str().into(),
+        device: device.to_string(),
+        text_raw: Some(BASE64.encode(card.text)),
+        ..Default::default()
     };
     match &card.parsed {
         ParsedText::Resident(t) => {
@@ -249,16 +242,22 @@ fn identity_of(card: &CardRead) -> Identity {
                 Validity::Until(date) => iso_date(date),
             });
         }
-        ParsedText::Other { fields, .. } => {
-            for (key, value) in fields {
-                identity
-                    .other_fields
-                    .insert((*key).to_string(), value.clone());
-            }
+        ParsedText::Other { .. } => {
             identity.id_number = card.parsed.number().and_then(non_empty);
         }
     }
     identity
+}
+
+/// The card's evidence: the raw WLT photo, always (decoding it needs a vendor library).
+fn evidence_of(card: &CardRead) -> Vec<Evidence> {
+    vec![Evidence {
+        role: "face_photo_wlt".into(),
+        media_type: "application/octet-stream".into(),
+        bytes: card.photo_wlt.clone(),
+        identity: None,
+        label: None,
+    }]
 }
 
 #[cfg(test)]
@@ -282,8 +281,8 @@ mod tests {
                 card_type: parsed.card_type(),
                 parsed,
             };
-            let identity = identity_of(&card);
-            assert_eq!(identity.card_type, "resident");
+            let identity = identity_of(&card, "desk");
+            assert_eq!(identity.document, "resident");
             let number = identity.id_number.clone().unwrap();
             assert!(ga467::card::id_number_valid(&number), "{number}");
             let birth = identity.birth_date.clone().unwrap();
@@ -293,8 +292,11 @@ mod tests {
                 "birth date matches the number"
             );
             assert!(identity.nation.as_ref().unwrap().label.is_some());
-            assert_eq!(BASE64.decode(&identity.photo_wlt).unwrap(), fake.photo);
-            assert_eq!(BASE64.decode(&identity.text_raw).unwrap(), fake.text);
+            assert_eq!(evidence_of(&card)[0].bytes, fake.photo);
+            assert_eq!(
+                BASE64.decode(identity.text_raw.unwrap()).unwrap(),
+                fake.text
+            );
         }
     }
 }

@@ -6,7 +6,7 @@ pub mod id_reader;
 
 use std::time::{Instant, SystemTime};
 
-use crate::record::{DeviceInfo, Identity};
+use crate::record::{DeviceInfo, Evidence, Identity};
 
 #[derive(Debug)]
 pub enum DeviceEvent {
@@ -22,6 +22,9 @@ pub struct CardCapture {
     pub read_instant: Instant,
     pub device: DeviceInfo,
     pub identity: Identity,
+    /// The face photo (raw WLT), fingerprints when configured; `identity` indexes are left None
+    /// (the station assigns them when it places the identity in a record).
+    pub evidence: Vec<Evidence>,
     /// The ID number masked for logs and events (`1101**********002X`).
     pub masked_number: String,
 }

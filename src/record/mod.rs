@@ -6,7 +6,47 @@ pub mod jose;
 pub mod keys;
 mod schema;
 
-pub use schema::{Coded, DeviceInfo, Identity, Record, SCHEMA};
+pub use schema::{
+    CaseRef, Check, CheckResult, Checkpoint, Coded, DeviceInfo, EvidenceRef, Identity, Record,
+    RecordKind, SCHEMA,
+};
+
+/// A piece of evidence as captured (plaintext), before sealing: the face photo, a fingerprint
+/// template, a scanned page.
+#[derive(Clone, PartialEq)]
+pub struct Evidence {
+    /// See [`EvidenceRef::role`].
+    pub role: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    /// Index into the record's identities, when it belongs to one.
+    pub identity: Option<usize>,
+    pub label: Option<String>,
+}
+
+impl std::fmt::Debug for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evidence")
+            .field("role", &self.role)
+            .field("media_type", &self.media_type)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record sealed for the outbox: its wire form and its blobs' wire forms.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub record_id: String,
+    pub wire: Vec<u8>,
+    pub blobs: Vec<SealedBlob>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SealedBlob {
+    pub blob_id: String,
+    pub wire: Vec<u8>,
+}
 
 use sha2::{Digest, Sha256};
 

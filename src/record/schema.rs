@@ -1,68 +1,209 @@
-//! The record payload, schema `countersign.record.v0` (the walking-skeleton shape; the record
-//! format issue versions it further). Field names are stable English snake_case; personal data
-//! appears only here, inside the signed payload, never in topics, properties or info logs.
+//! The record payload, schema `countersign.record.v1` (documented in `docs/record-format.md`,
+//! JSON Schema in `docs/record.schema.json`). Field names are stable English snake_case; absent
+//! values are omitted. Personal data appears only here, inside the signed (and, on the wire,
+//! encrypted) payload; never in topics, MQTT properties, file names or info-level logs.
 
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA: &str = "countersign.record.v0";
+pub const SCHEMA: &str = "countersign.record.v1";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub schema: String,
     /// UUIDv7: unique, time-ordered, no personal data.
     pub record_id: String,
+    /// `capture` (identities and evidence) or `checkpoint` (chain head attestation).
+    pub kind: RecordKind,
     pub station: String,
+    /// The signing key's `kid` (RFC 7638 thumbprint); also in the JWS header.
+    pub station_kid: String,
+    /// Per-station sequence number: 1, 2, 3... never reused, survives restarts.
     pub seq: u64,
-    /// `sha256:<hex>` of the previous record's exact wire bytes (None for the first).
+    /// `sha256:<hex>` of the previous record's exact wire bytes; absent for a station's first record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<String>,
-    /// When the card was read (RFC 3339, UTC, milliseconds).
+    /// When the first item was captured (RFC 3339, UTC, milliseconds).
     pub captured_at: String,
-    /// When the record was signed and committed.
+    /// When the record was sealed and committed.
     pub sealed_at: String,
-    pub device: DeviceInfo,
-    pub identity: Identity,
+    /// The case system key the wire form is encrypted to (binds the recipient inside the signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_kid: Option<String>,
+    /// Case and operator references when the case system supplied them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<Identity>,
+    /// Evidence blobs sent separately; each is bound here by its SHA-256 and size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<EvidenceRef>,
+    /// Present on checkpoint records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Capture,
+    Checkpoint,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// Attests the chain head: every record up to `seq` (this one included) hashes to `head`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Records this station has sealed so far, this checkpoint included (equals `seq`).
+    pub count: u64,
+    /// Same as `prev`: the hash of the last record before this checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceInfo {
-    /// Device family, e.g. `ga467` for SAM ID card readers.
+    /// Device family: `ga467` (ID card SAM reader), later `camera`, `sane`, `folder`, `pcsc`.
     pub kind: String,
-    /// The reader's name in the configuration.
+    /// The device's name in the configuration.
     pub name: String,
-    /// The SAM module's 16-byte id, hex, as read from the reader (`12 FF`).
+    /// GA 467 readers: the SAM module's 16-byte id, hex, as read (`12 FF`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sam_id: Option<String>,
+    /// Free-form model or port description (never personal data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
-/// A code as printed on the card with its meaning; `label` is None for codes outside the table.
+/// A code as printed on the card with its meaning; `label` is absent for codes outside the table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Coded {
     pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One identity document as read. Which fields are present depends on `document`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Identity {
-    /// `resident`, `foreign_permanent_2017`, `foreign_permanent_2023`, `hk_macau_taiwan`.
-    pub card_type: String,
+    /// `resident` (居民身份证), `foreign_permanent_2017` ('I'), `foreign_permanent_2023` ('Y'),
+    /// `hk_macau_taiwan` ('J' residence permit); later travel documents.
+    pub document: String,
+    /// The device (by name in `devices`) it was read with.
+    pub device: String,
+    /// Chinese name (姓名 / 中文姓名).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// English name (foreign cards; the 2023 card's two parts joined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sex: Option<Coded>,
+    /// 民族, resident cards (GB 3304 code and name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nation: Option<Coded>,
-    /// `YYYY-MM-DD` when the card holds a well-formed date, else the card's text unchanged.
+    /// Nationality or region, alpha-3 (foreign cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<String>,
+    /// `YYYY-MM-DD` when the card holds a well-formed YYYYMMDD, else the card's text unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// Always a string (never a JSON number: ID numbers exceed 2^53 and may end in X).
+    /// 追加住址 (`30 03`), when the card has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appended_address: Option<String>,
+    /// The document number (公民身份号码, 永久居留证号码...). Always a string: IDs exceed 2^53
+    /// and may end in X.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_number: Option<String>,
+    /// 签发机关.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// 当次申请受理机关代码 ('I' cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<String>,
-    /// A date as above, or `long_term` (长期).
+    /// A date as for `birth_date`, or `long_term` (长期).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
-    /// Other fields of the card layout, by name (foreign and HK/Macau/Taiwan cards).
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub other_fields: std::collections::BTreeMap<String, String>,
-    /// The raw 256-byte text block, base64: the fields above are derived from it.
-    pub text_raw: String,
-    /// The raw 1024-byte WLT photo, base64 (a proprietary format; decoded by plugins only).
-    pub photo_wlt: String,
+    /// 证件版本号 ('I' cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_version: Option<String>,
+    /// 换证次数 ('Y' cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_count: Option<String>,
+    /// 既往版本证件号码关联项 ('Y' cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_number_link: Option<String>,
+    /// 通行证号码 ('J' permits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permit_number: Option<String>,
+    /// 签发次数 ('J' permits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_count: Option<String>,
+    /// The raw 256-byte text block (base64): every field above derives from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_raw: Option<String>,
+    /// Checks run on the document; a failed check is reported, never "fixed".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// e.g. `id_number_checksum`, `birth_date_valid`, `birth_date_matches_id`,
+    /// `sex_matches_id`, `validity_period`, `not_expired`, `card_type_consistent`.
+    pub name: String,
+    pub result: CheckResult,
+    /// Why, when it did not pass (no personal data beyond what the record already holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckResult {
+    Pass,
+    Fail,
+    /// Could not be decided (e.g. a rule the reference marks unverified).
+    Unknown,
+}
+
+/// An evidence blob in the record's manifest. The blob itself travels separately (encrypted to
+/// the same recipient); these fields bind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// Unique id of the blob (UUIDv7); its wire file and chunk messages carry this id.
+    pub blob_id: String,
+    /// `face_photo_wlt` (raw 1024-byte WLT), `face_photo` (decoded image), `fingerprint`,
+    /// `page` (a scanned page), ...
+    pub role: String,
+    /// Media type of the plaintext, e.g. `image/jpeg`, `application/octet-stream`.
+    pub media_type: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>` of the plaintext bytes.
+    pub sha256: String,
+    /// Index into `identities` when the blob belongs to one (photo, fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<usize>,
+    /// The case system's label for a page (`household_register`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 #[cfg(test)]
@@ -73,22 +214,28 @@ pub(crate) mod tests {
         Record {
             schema: SCHEMA.into(),
             record_id: "0193b3c4-0000-7000-8000-000000000001".into(),
+            kind: RecordKind::Capture,
             station: "window-01".into(),
+            station_kid: "kid".into(),
             seq: 1,
             prev: None,
             captured_at: "2026-11-27T10:00:00.000Z".into(),
             sealed_at: "2026-11-27T10:00:00.010Z".into(),
-            device: DeviceInfo {
+            recipient_kid: None,
+            case: None,
+            devices: vec![DeviceInfo {
                 kind: "ga467".into(),
-                name: "front".into(),
+                name: "desk".into(),
                 sam_id: Some("00".repeat(16)),
-            },
-            identity: Identity {
-                card_type: "resident".into(),
+                detail: None,
+            }],
+            identities: vec![Identity {
+                document: "resident".into(),
+                device: "desk".into(),
                 name: Some("测试甲".into()),
                 sex: Some(Coded {
                     code: "1".into(),
-                    label: Some("male".into()),
+                    label: Some("男".into()),
                 }),
                 nation: Some(Coded {
                     code: "01".into(),
@@ -100,10 +247,23 @@ pub(crate) mod tests {
                 issuer: Some("北京市公安局东城分局".into()),
                 valid_from: Some("2010-01-01".into()),
                 valid_until: Some("long_term".into()),
-                other_fields: Default::default(),
-                text_raw: String::new(),
-                photo_wlt: String::new(),
-            },
+                checks: vec![Check {
+                    name: "id_number_checksum".into(),
+                    result: CheckResult::Pass,
+                    detail: None,
+                }],
+                ..Default::default()
+            }],
+            evidence: vec![EvidenceRef {
+                blob_id: "0193b3c4-0000-7000-8000-000000000002".into(),
+                role: "face_photo_wlt".into(),
+                media_type: "application/octet-stream".into(),
+                size: 1024,
+                sha256: format!("sha256:{}", "ab".repeat(32)),
+                identity: Some(0),
+                label: None,
+            }],
+            checkpoint: None,
         }
     }
 }

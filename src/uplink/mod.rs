@@ -230,6 +230,37 @@ impl Uplink {
             if self.in_flight.contains_key(&record.record_id) {
                 continue;
             }
+            // Blobs first, so the case system holds them when the record (which binds them by
+            // hash) arrives. Interim: one message per blob; chunking comes with the uplink work.
+            let id = record.record_id.clone();
+            let blobs = match outbox::run(&self.outbox, move |o| o.blobs(&id)).await {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(error = %e, "cannot read a record's blobs");
+                    break;
+                }
+            };
+            let mut queued = Ok(());
+            for (blob_id, wire) in blobs {
+                let properties = PublishProperties {
+                    content_type: Some("application/octet-stream".into()),
+                    user_properties: vec![
+                        ("record_id".into(), record.record_id.clone()),
+                        ("blob_id".into(), blob_id.clone()),
+                    ],
+                    ..Default::default()
+                };
+                queued = self.client.try_publish_with_properties(
+                    self.topics.blob(&blob_id),
+                    QoS::AtLeastOnce,
+                    false,
+                    wire,
+                    properties,
+                );
+                if queued.is_err() {
+                    break;
+                }
+            }
             let properties = PublishProperties {
                 content_type: Some("application/jose".into()),
                 response_topic: Some(self.topics.acks.clone()),
@@ -240,13 +271,15 @@ impl Uplink {
                 ],
                 ..Default::default()
             };
-            let sent = self.client.try_publish_with_properties(
-                self.topics.records.clone(),
-                QoS::AtLeastOnce,
-                false,
-                record.wire,
-                properties,
-            );
+            let sent = queued.and_then(|()| {
+                self.client.try_publish_with_properties(
+                    self.topics.records.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    record.wire,
+                    properties,
+                )
+            });
             match sent {
                 Ok(()) => {
                     debug!(record_id = %record.record_id, seq = record.seq, "record published");

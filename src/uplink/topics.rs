@@ -8,6 +8,8 @@ pub struct Topics {
     pub records: String,
     /// The case system's acknowledgements for this station's records.
     pub acks: String,
+    /// Prefix of evidence blob topics: `<blobs>/<blob_id>`.
+    pub blobs: String,
 }
 
 impl Topics {
@@ -15,7 +17,12 @@ impl Topics {
         Topics {
             records: format!("{PREFIX}/{station}/records"),
             acks: format!("{PREFIX}/{station}/acks"),
+            blobs: format!("{PREFIX}/{station}/blobs"),
         }
+    }
+
+    pub fn blob(&self, blob_id: &str) -> String {
+        format!("{}/{blob_id}", self.blobs)
     }
 }
 

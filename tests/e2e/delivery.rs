@@ -36,6 +36,10 @@ fn records_verify_independently_are_acked_and_leave_the_outbox() {
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r["joserfc"], true, "joserfc verifies: {r}");
         assert_eq!(r["jwcrypto"], true, "jwcrypto verifies: {r}");
+        assert_eq!(
+            r["blobs_ok"], true,
+            "blobs arrived and match the manifest: {r}"
+        );
         assert_eq!(r["acked"], true);
         assert_eq!(r["kid"], kid.as_str());
         assert_eq!(r["alg"], "EdDSA");
@@ -53,11 +57,14 @@ fn records_verify_independently_are_acked_and_leave_the_outbox() {
         let payload = &r["payload"];
         assert_eq!(payload["station"], STATION);
         assert_eq!(payload["seq"], (i + 1) as u64, "per-station sequence");
-        assert_eq!(payload["device"]["kind"], "ga467");
-        assert_eq!(payload["device"]["sam_id"].as_str().unwrap().len(), 32);
-        let number = payload["identity"]["id_number"].as_str().unwrap();
+        assert_eq!(payload["devices"][0]["kind"], "ga467");
+        assert_eq!(payload["devices"][0]["sam_id"].as_str().unwrap().len(), 32);
+        let identity = &payload["identities"][0];
+        let number = identity["id_number"].as_str().unwrap();
         assert!(ga467::card::id_number_valid(number), "{number}");
-        assert_eq!(payload["identity"]["card_type"], "resident");
+        assert_eq!(identity["document"], "resident");
+        assert_eq!(payload["evidence"][0]["role"], "face_photo_wlt");
+        assert_eq!(payload["evidence"][0]["size"], 1024);
     }
     // The hash chain: each record names the exact wire bytes of the one before.
     assert_eq!(records[0]["prev"], Value::Null);
@@ -70,7 +77,7 @@ fn records_verify_independently_are_acked_and_leave_the_outbox() {
     // Consecutive placements of the simulator's cards are distinct reads.
     let ids: Vec<&str> = records
         .iter()
-        .map(|r| r["payload"]["identity"]["id_number"].as_str().unwrap())
+        .map(|r| r["payload"]["identities"][0]["id_number"].as_str().unwrap())
         .collect();
     assert_ne!(ids[0], ids[1]);
 
@@ -92,7 +99,7 @@ fn records_verify_independently_are_acked_and_leave_the_outbox() {
     // No personal data in the info-level log.
     let log = daemon.stderr();
     for r in &records {
-        let identity = &r["payload"]["identity"];
+        let identity = &r["payload"]["identities"][0];
         for field in ["id_number", "name", "address"] {
             let value = identity[field].as_str().unwrap();
             assert!(!log.contains(value), "log leaks {field}:\n{log}");

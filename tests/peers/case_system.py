@@ -58,6 +58,8 @@ def main():
     key_json.pop("d", None)
     out = pathlib.Path(args.out) if args.out else None
     records_topic = f"countersign/v1/{args.station}/records"
+    blobs_topic = f"countersign/v1/{args.station}/blobs/+"
+    blobs = {}
     acks_topic = f"countersign/v1/{args.station}/acks"
 
     client = mqtt.Client(
@@ -67,12 +69,15 @@ def main():
     )
 
     def on_connect(client, userdata, flags, reason_code, properties):
-        client.subscribe(records_topic, qos=1)
+        client.subscribe([(blobs_topic, 1), (records_topic, 1)])
 
     def on_subscribe(client, userdata, mid, reason_codes, properties):
         emit({"event": "subscribed"})
 
     def on_message(client, userdata, msg):
+        if msg.topic.startswith(blobs_topic[:-1]):
+            blobs[msg.topic.rsplit("/", 1)[1]] = msg.payload
+            return
         wire = msg.payload
         report = {
             "topic": msg.topic,
@@ -103,7 +108,15 @@ def main():
         report["record_id"] = record.get("record_id")
         report["seq"] = record.get("seq")
         report["prev"] = record.get("prev")
-        verified = report["joserfc"] and report["jwcrypto"]
+        # Every blob the signed manifest names must have arrived with that exact hash and size.
+        blobs_ok = True
+        for ref in record.get("evidence", []):
+            blob = blobs.get(ref["blob_id"])
+            if blob is None or len(blob) != ref["size"] or \
+                    "sha256:" + hashlib.sha256(blob).hexdigest() != ref["sha256"]:
+                blobs_ok = False
+        report["blobs_ok"] = blobs_ok
+        verified = report["joserfc"] and report["jwcrypto"] and blobs_ok
         if out and verified:
             (out / f"{record['record_id']}.jws").write_bytes(wire)
         if not args.no_ack:
