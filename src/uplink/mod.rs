@@ -271,15 +271,16 @@ impl Uplink {
                 ],
                 ..Default::default()
             };
-            let sent = queued.and_then(|()| {
-                self.client.try_publish_with_properties(
+            let sent = match queued {
+                Ok(()) => self.client.try_publish_with_properties(
                     self.topics.records.clone(),
                     QoS::AtLeastOnce,
                     false,
                     record.wire,
                     properties,
-                )
-            });
+                ),
+                Err(e) => Err(e),
+            };
             match sent {
                 Ok(()) => {
                     debug!(record_id = %record.record_id, seq = record.seq, "record published");
