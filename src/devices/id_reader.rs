@@ -16,7 +16,7 @@ use ga467::transport::SerialTransport;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{CardCapture, DeviceEvent};
+use super::{Capture, DeviceEvent};
 use crate::config::IdReaderConfig;
 use crate::events::{Event, EventBus, emit};
 use crate::record::{Coded, DeviceInfo, Evidence, Identity};
@@ -178,17 +178,17 @@ impl Supervisor {
                 masked_number: masked_number.clone(),
             },
         );
-        let capture = CardCapture {
-            read_at: SystemTime::now(),
-            read_instant,
+        let capture = Capture {
+            captured_at: SystemTime::now(),
+            instant: read_instant,
             device: device.clone(),
-            identity: identity_of(card, &self.name),
+            identity: Some(identity_of(card, &self.name)),
             evidence: evidence_of(card),
-            masked_number,
+            summary: format!("{} {masked_number}", card.card_type.as_str()),
         };
         if self
             .tx
-            .blocking_send(DeviceEvent::IdCard(Box::new(capture)))
+            .blocking_send(DeviceEvent::Captured(Box::new(capture)))
             .is_err()
         {
             debug!(reader = %self.name, "station gone; card dropped at shutdown");

@@ -10,21 +10,22 @@ use crate::record::{DeviceInfo, Evidence, Identity};
 
 #[derive(Debug)]
 pub enum DeviceEvent {
-    /// An identity document was read.
-    IdCard(Box<CardCapture>),
+    /// Something was captured: an identity document read, a page scanned.
+    Captured(Box<Capture>),
 }
 
-/// One card read, mapped into the record's vocabulary.
+/// One capture from one device, mapped into the record's vocabulary.
 #[derive(Debug)]
-pub struct CardCapture {
-    pub read_at: SystemTime,
-    /// For latency measurements (card to ack).
-    pub read_instant: Instant,
+pub struct Capture {
+    pub captured_at: SystemTime,
+    /// For latency measurements (capture to ack).
+    pub instant: Instant,
     pub device: DeviceInfo,
-    pub identity: Identity,
-    /// The face photo (raw WLT), fingerprints when configured; `identity` indexes are left None
-    /// (the station assigns them when it places the identity in a record).
+    /// The identity document read, if this capture is one.
+    pub identity: Option<Identity>,
+    /// The face photo (raw WLT), fingerprints, scanned pages. `identity` indexes are left None
+    /// when the blob belongs to this capture's identity (the station places it in the record).
     pub evidence: Vec<Evidence>,
-    /// The ID number masked for logs and events (`1101**********002X`).
-    pub masked_number: String,
+    /// What logs and events may say about it, no personal data (`resident 1101**********002X`).
+    pub summary: String,
 }

@@ -244,7 +244,8 @@ state_dir = "{state}"
 host = "127.0.0.1"
 port = {broker_port}
 keep_alive_secs = 5
-ack_timeout_secs = 30
+# Short: a record published before the case system (re)subscribed is sent again soon.
+ack_timeout_secs = 4
 reconnect_max_secs = 1
 
 [id_readers.desk]

@@ -2,23 +2,21 @@
 //! the uplink, turns each card read into a sealed record committed to the outbox, and stops
 //! everything cleanly on shutdown.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+pub mod seal;
+
+pub use seal::{Committed, RecordContents};
 
 use anyhow::Context as _;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::devices::{self, CardCapture, DeviceEvent};
+use crate::devices::{self, Capture, DeviceEvent};
 use crate::events::{Event, EventBus, emit};
 use crate::outbox::{self, Outbox, SharedOutbox};
-use crate::record::{
-    self, Evidence, EvidenceRef, Record, RecordKind, Sealed, SealedBlob, keys::StationKey,
-};
+use crate::record::keys::StationKey;
 use crate::uplink::{self, UplinkOptions};
 
 /// Runs the station until `shutdown` turns true.
@@ -76,7 +74,7 @@ pub async fn run(
         tokio::select! {
             _ = shutdown_rx.changed() => break,
             event = device_rx.recv() => match event {
-                Some(DeviceEvent::IdCard(capture)) => sealer.commit_card(*capture).await,
+                Some(DeviceEvent::Captured(capture)) => sealer.commit(*capture).await,
                 None => {
                     // No devices configured (or all supervisors ended): keep delivering.
                     let _ = shutdown_rx.changed().await;
@@ -123,7 +121,7 @@ fn uplink_options(config: &Config) -> anyhow::Result<UplinkOptions> {
     })
 }
 
-/// Builds, signs and commits records.
+/// Commits captures from the async side (the outbox work runs on a blocking thread).
 struct Sealer {
     station: String,
     key: Arc<StationKey>,
@@ -132,93 +130,26 @@ struct Sealer {
     new_records: Arc<Notify>,
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    // Millisecond precision, UTC; formatting a valid timestamp cannot fail.
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-fn sha256_ref(bytes: &[u8]) -> String {
-    record::chain_hash(bytes)
-}
-
 impl Sealer {
-    async fn commit_card(&self, capture: CardCapture) {
-        let record_id = uuid::Uuid::now_v7().to_string();
+    async fn commit(&self, capture: Capture) {
         let station = self.station.clone();
         let key = self.key.clone();
-        let CardCapture {
-            read_at,
-            read_instant,
-            device,
-            identity,
-            evidence,
-            masked_number,
-        } = capture;
-        // Blob ids are assigned here, once: the manifest and the outbox rows share them.
-        let blobs: Vec<(String, Evidence)> = evidence
-            .into_iter()
-            .map(|e| (uuid::Uuid::now_v7().to_string(), e))
-            .collect();
-        let id = record_id.clone();
+        let summary = capture.summary.clone();
+        let instant = capture.instant;
         let committed = outbox::run(&self.outbox, move |o| {
-            o.append(&station, |link| {
-                let evidence = blobs
-                    .iter()
-                    .map(|(blob_id, e)| EvidenceRef {
-                        blob_id: blob_id.clone(),
-                        role: e.role.clone(),
-                        media_type: e.media_type.clone(),
-                        size: e.bytes.len() as u64,
-                        sha256: sha256_ref(&e.bytes),
-                        identity: e.identity.or(Some(0)),
-                        label: e.label.clone(),
-                    })
-                    .collect();
-                let record = Record {
-                    schema: record::SCHEMA.into(),
-                    record_id: id.clone(),
-                    kind: RecordKind::Capture,
-                    station: station.clone(),
-                    station_kid: key.kid.clone(),
-                    seq: link.seq,
-                    prev: link.prev.clone(),
-                    captured_at: rfc3339(read_at),
-                    sealed_at: rfc3339(SystemTime::now()),
-                    recipient_kid: None,
-                    case: None,
-                    devices: vec![device],
-                    identities: vec![identity],
-                    evidence,
-                    checkpoint: None,
-                };
-                Ok(Sealed {
-                    record_id: id.clone(),
-                    wire: record::seal(&record, &key),
-                    blobs: blobs
-                        .iter()
-                        .map(|(blob_id, e)| SealedBlob {
-                            blob_id: blob_id.clone(),
-                            wire: e.bytes.clone(),
-                        })
-                        .collect(),
-                })
-            })
+            seal::commit(o, &station, &key, RecordContents::from_capture(capture))
         })
         .await;
         match committed {
-            Ok((link, record_id)) => {
-                info!(%record_id, seq = link.seq, id_number = %masked_number, "record committed");
+            Ok(c) => {
+                info!(record_id = %c.record_id, seq = c.seq, %summary, "record committed");
                 emit(
                     &self.events,
                     Event::RecordCommitted {
-                        record_id,
-                        seq: link.seq,
-                        masked_number,
-                        card_read_at: read_instant,
+                        record_id: c.record_id,
+                        seq: c.seq,
+                        masked_number: summary,
+                        card_read_at: instant,
                     },
                 );
                 self.new_records.notify_one();
@@ -233,16 +164,5 @@ impl Sealer {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc_milliseconds() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(1_764_237_600_123_456_789);
-        assert_eq!(rfc3339(t), "2025-11-27T10:00:00.123Z");
     }
 }

@@ -1,0 +1,142 @@
+//! Sealing: turns what was captured into a record, signs it and commits it to the outbox in one
+//! transaction with the chain link. Blocking (SQLite, signing); the station calls it on a blocking
+//! thread, benchmarks and tools call it directly.
+
+use std::time::SystemTime;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::devices::Capture;
+use crate::outbox::{Outbox, OutboxError};
+use crate::record::keys::StationKey;
+use crate::record::{
+    self, CaseRef, DeviceInfo, Evidence, EvidenceRef, Identity, Record, RecordKind, Sealed,
+    SealedBlob,
+};
+
+/// What goes into one capture record.
+#[derive(Debug)]
+pub struct RecordContents {
+    pub captured_at: SystemTime,
+    pub case: Option<CaseRef>,
+    pub devices: Vec<DeviceInfo>,
+    pub identities: Vec<Identity>,
+    pub evidence: Vec<Evidence>,
+}
+
+impl RecordContents {
+    /// A record holding one capture; its evidence belongs to its identity, if any.
+    pub fn from_capture(capture: Capture) -> RecordContents {
+        let has_identity = capture.identity.is_some();
+        let evidence = capture
+            .evidence
+            .into_iter()
+            .map(|mut e| {
+                if has_identity && e.identity.is_none() && e.label.is_none() {
+                    e.identity = Some(0);
+                }
+                e
+            })
+            .collect();
+        RecordContents {
+            captured_at: capture.captured_at,
+            case: None,
+            devices: vec![capture.device],
+            identities: capture.identity.into_iter().collect(),
+            evidence,
+        }
+    }
+}
+
+/// A committed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub record_id: String,
+    pub seq: u64,
+}
+
+/// RFC 3339, UTC, milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    let t = OffsetDateTime::from(t);
+    // Truncating to milliseconds keeps a valid time; formatting a valid time cannot fail.
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Seals `contents` as the station's next record and commits it with its blobs. Returns once the
+/// commit is durable.
+pub fn commit(
+    outbox: &mut Outbox,
+    station: &str,
+    key: &StationKey,
+    contents: RecordContents,
+) -> Result<Committed, OutboxError> {
+    let record_id = uuid::Uuid::now_v7().to_string();
+    // Blob ids are assigned once: the manifest and the outbox rows share them.
+    let blobs: Vec<(String, Evidence)> = contents
+        .evidence
+        .into_iter()
+        .map(|e| (uuid::Uuid::now_v7().to_string(), e))
+        .collect();
+    let manifest: Vec<EvidenceRef> = blobs
+        .iter()
+        .map(|(blob_id, e)| EvidenceRef {
+            blob_id: blob_id.clone(),
+            role: e.role.clone(),
+            media_type: e.media_type.clone(),
+            size: e.bytes.len() as u64,
+            sha256: record::chain_hash(&e.bytes),
+            identity: e.identity,
+            label: e.label.clone(),
+        })
+        .collect();
+    let (link, record_id) = outbox.append(station, |link| {
+        let record = Record {
+            schema: record::SCHEMA.into(),
+            record_id: record_id.clone(),
+            kind: RecordKind::Capture,
+            station: station.to_string(),
+            station_kid: key.kid.clone(),
+            seq: link.seq,
+            prev: link.prev.clone(),
+            captured_at: rfc3339(contents.captured_at),
+            sealed_at: rfc3339(SystemTime::now()),
+            recipient_kid: None,
+            case: contents.case,
+            devices: contents.devices,
+            identities: contents.identities,
+            evidence: manifest,
+            checkpoint: None,
+        };
+        Ok(Sealed {
+            record_id: record_id.clone(),
+            wire: record::seal(&record, key),
+            blobs: blobs
+                .into_iter()
+                .map(|(blob_id, e)| SealedBlob {
+                    blob_id,
+                    wire: e.bytes,
+                })
+                .collect(),
+        })
+    })?;
+    Ok(Committed {
+        record_id,
+        seq: link.seq,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_milliseconds() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(1_764_237_600_123_456_789);
+        assert_eq!(rfc3339(t), "2025-11-27T10:00:00.123Z");
+    }
+}
