@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ga467::card::{ParsedText, Validity, mask_id_number};
+use ga467::card::{CivilDate, ParsedText, Sex, Validity, mask_id_number, run_checks};
 use ga467::reader::{CardRead, PollOutcome, Reader, ReaderError, ReaderOptions};
 use ga467::transport::SerialTransport;
 use tokio::sync::mpsc;
@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use super::{Capture, DeviceEvent};
 use crate::config::IdReaderConfig;
 use crate::events::{Event, EventBus, emit};
-use crate::record::{Coded, DeviceInfo, Evidence, Identity};
+use crate::record::{Check, CheckResult, Coded, DeviceInfo, Evidence, Identity};
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -182,7 +182,7 @@ impl Supervisor {
             captured_at: SystemTime::now(),
             instant: read_instant,
             device: device.clone(),
-            identity: Some(identity_of(card, &self.name)),
+            identity: Some(identity_of(card, &self.name, CivilDate::today_in_china())),
             evidence: evidence_of(card),
             summary: format!("{} {masked_number}", card.card_type.as_str()),
         };
@@ -200,52 +200,92 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `YYYYMMDD` → `YYYY-MM-DD` when it has that shape; anything else unchanged.
+/// `YYYYMMDD` → `YYYY-MM-DD` when it is a real date; anything else unchanged.
 fn iso_date(text: &str) -> String {
-    if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}-{}", &text[..4], &text[4..6], &text[6..])
-    } else {
-        text.to_string()
+    match CivilDate::parse_yyyymmdd(text) {
+        Some(date) => date.to_string(),
+        None => text.to_string(),
     }
 }
 
-/// Maps the driver's view of a card into the record's identity.
-fn identity_of(card: &CardRead, device: &str) -> Identity {
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn sex_of(sex: &Sex) -> Coded {
+    Coded {
+        code: sex.code().to_string(),
+        label: match sex {
+            Sex::Unrecognised(_) => None,
+            _ => Some(sex.label().to_string()),
+        },
+    }
+}
+
+fn valid_until_of(v: &Validity) -> String {
+    match v {
+        Validity::LongTerm => "long_term".to_string(),
+        Validity::Until(date) => iso_date(date),
+    }
+}
+
+/// Maps the driver's view of a card into the record's identity: every field of every card type,
+/// plus the driver's checks (a failed check is reported in the record, the card is kept).
+/// `today` is the date expiry is judged against.
+pub fn identity_of(card: &CardRead, device: &str, today: CivilDate) -> Identity {
+    let parsed = &card.parsed;
     let mut identity = Identity {
         document: card.card_type.as_str().into(),
         device: device.to_string(),
+        name: non_empty(parsed.name()),
+        sex: Some(sex_of(parsed.sex())),
+        birth_date: non_empty(&iso_date(parsed.birth_date())),
+        id_number: parsed.number().and_then(non_empty),
+        valid_from: non_empty(&iso_date(parsed.valid_from())),
+        valid_until: non_empty(&valid_until_of(parsed.valid_until())),
         text_raw: Some(BASE64.encode(card.text)),
         ..Default::default()
     };
-    match &card.parsed {
+    match parsed {
         ParsedText::Resident(t) => {
-            identity.name = non_empty(&t.name);
-            identity.sex = Some(Coded {
-                code: t.sex.code().to_string(),
-                label: match t.sex {
-                    ga467::card::Sex::Unrecognised(_) => None,
-                    _ => Some(t.sex.label().to_string()),
-                },
-            });
             identity.nation = Some(Coded {
                 code: t.nation.code.clone(),
                 label: t.nation.name.map(str::to_string),
             });
-            identity.birth_date = non_empty(&iso_date(&t.birth));
             identity.address = non_empty(&t.address);
-            identity.id_number = non_empty(&t.id_number);
             identity.issuer = non_empty(&t.issuer);
-            identity.valid_from = non_empty(&iso_date(&t.valid_from));
-            identity.valid_until = Some(match &t.valid_to {
-                Validity::LongTerm => "long_term".to_string(),
-                Validity::Until(date) => iso_date(date),
-            });
         }
-        ParsedText::Other { .. } => {
-            identity.id_number = card.parsed.number().and_then(non_empty);
+        ParsedText::Foreign2017(t) => {
+            identity.name_en = non_empty(&t.name_en);
+            identity.nationality = non_empty(&t.nationality);
+            identity.card_version = non_empty(&t.card_version);
+            identity.issuer_code = non_empty(&t.issuer_code);
+        }
+        ParsedText::Foreign2023(t) => {
+            identity.name_en = non_empty(&t.name_en);
+            identity.nationality = non_empty(&t.nationality);
+            identity.renewal_count = non_empty(&t.renewal_count);
+            identity.previous_number_link = non_empty(&t.previous_number_link);
+        }
+        ParsedText::HkMacauTaiwan(t) => {
+            identity.address = non_empty(&t.address);
+            identity.issuer = non_empty(&t.issuer);
+            identity.permit_number = non_empty(&t.permit_number);
+            identity.issue_count = non_empty(&t.issue_count);
         }
     }
+    identity.checks = run_checks(parsed, today)
+        .into_iter()
+        .map(|c| Check {
+            name: c.name.to_string(),
+            result: match c.result {
+                ga467::CheckResult::Pass => CheckResult::Pass,
+                ga467::CheckResult::Fail => CheckResult::Fail,
+                ga467::CheckResult::Unknown => CheckResult::Unknown,
+            },
+            detail: c.detail,
+        })
+        .collect();
     identity
 }
 
@@ -281,7 +321,7 @@ mod tests {
                 card_type: parsed.card_type(),
                 parsed,
             };
-            let identity = identity_of(&card, "desk");
+            let identity = identity_of(&card, "desk", CivilDate::today_in_china());
             assert_eq!(identity.document, "resident");
             let number = identity.id_number.clone().unwrap();
             assert!(ga467::card::id_number_valid(&number), "{number}");

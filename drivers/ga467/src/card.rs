@@ -4,13 +4,18 @@
 //! characters become U+FFFD and are noted, unknown codes are kept raw. Only a block of the wrong
 //! size is an error. The raw block itself is what gets signed; this parse is for display and checks.
 
+pub mod checks;
+pub mod date;
 mod idnum;
+pub mod layout;
 mod nation;
 
 use std::fmt;
 
 use thiserror::Error;
 
+pub use checks::{Check, CheckResult, run_checks};
+pub use date::CivilDate;
 pub use idnum::{id_check_char, id_number_valid, mask_id_number, mask_name};
 pub use nation::{NATIONS, nation_name};
 
@@ -37,6 +42,14 @@ pub enum CardType {
 }
 
 impl CardType {
+    /// Every card type, resident first.
+    pub const ALL: [CardType; 4] = [
+        Self::Resident,
+        Self::ForeignPermanent2017,
+        Self::ForeignPermanent2023,
+        Self::HkMacauTaiwan,
+    ];
+
     /// Detects the layout of a text block (short blocks count as resident).
     pub fn detect(block: &[u8]) -> Self {
         match block.get(248..250) {
@@ -54,6 +67,31 @@ impl CardType {
             Self::ForeignPermanent2017 => "foreign_permanent_2017",
             Self::ForeignPermanent2023 => "foreign_permanent_2023",
             Self::HkMacauTaiwan => "hk_macau_taiwan",
+        }
+    }
+
+    /// The inverse of [`CardType::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The character at offsets 248–249: `I`, `Y`, `J`; none for resident cards.
+    pub fn type_mark(&self) -> Option<char> {
+        match self {
+            Self::Resident => None,
+            Self::ForeignPermanent2017 => Some('I'),
+            Self::ForeignPermanent2023 => Some('Y'),
+            Self::HkMacauTaiwan => Some('J'),
+        }
+    }
+
+    /// Chinese name of the document.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Resident => "居民身份证",
+            Self::ForeignPermanent2017 => "外国人永久居留身份证(2017)",
+            Self::ForeignPermanent2023 => "外国人永久居留身份证(2023)",
+            Self::HkMacauTaiwan => "港澳台居民居住证",
         }
     }
 }
@@ -156,7 +194,8 @@ pub enum Validity {
 }
 
 impl Validity {
-    fn from_text(text: String) -> Self {
+    /// 长期 becomes [`Validity::LongTerm`], anything else is kept as a (possibly bad) date text.
+    pub fn from_text(text: String) -> Self {
         if text == LONG_TERM {
             Self::LongTerm
         } else {
@@ -164,12 +203,28 @@ impl Validity {
         }
     }
 
-    fn as_text(&self) -> &str {
+    /// The text as on the card.
+    pub fn as_text(&self) -> &str {
         match self {
             Self::Until(date) => date,
             Self::LongTerm => LONG_TERM,
         }
     }
+}
+
+/// Redacting `Debug` for the text structs: card type, masked number and lossy fields only.
+macro_rules! redacted_debug {
+    ($ty:ident) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("name", &mask_name(&self.name))
+                    .field("id_number", &mask_id_number(&self.id_number))
+                    .field("lossy_fields", &self.lossy_fields)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
 }
 
 /// The fields of a resident card (§7.1). `Debug` masks the personal fields.
@@ -182,7 +237,7 @@ pub struct ResidentText {
     /// 民族.
     pub nation: Nation,
     /// 出生, YYYYMMDD as on the card.
-    pub birth: String,
+    pub birth_date: String,
     /// 住址.
     pub address: String,
     /// 公民身份号码.
@@ -191,50 +246,112 @@ pub struct ResidentText {
     pub issuer: String,
     /// 有效期起始, YYYYMMDD.
     pub valid_from: String,
-    /// 有效期截止.
-    pub valid_to: Validity,
+    /// 有效期截止: a date or 长期.
+    pub valid_until: Validity,
     /// Fields in which an unpaired surrogate was replaced by U+FFFD.
     pub lossy_fields: Vec<&'static str>,
 }
+redacted_debug!(ResidentText);
 
-impl fmt::Debug for ResidentText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResidentText")
-            .field("name", &mask_name(&self.name))
-            .field("sex", &self.sex)
-            .field("nation", &self.nation)
-            .field("birth", &"<redacted>")
-            .field(
-                "address",
-                &format_args!("<{} chars>", self.address.chars().count()),
-            )
-            .field("id_number", &mask_id_number(&self.id_number))
-            .field("issuer", &self.issuer)
-            .field("valid_from", &self.valid_from)
-            .field("valid_to", &self.valid_to)
-            .field("lossy_fields", &self.lossy_fields)
-            .finish()
-    }
-}
-
-/// A parsed text block. `Debug` never prints personal values.
+/// The fields of a 2017 foreigner permanent residence card ('I', §7.2).
 #[derive(Clone, PartialEq, Eq)]
+pub struct Foreign2017Text {
+    /// 英文姓名, upper case, surname first (up to 60 characters).
+    pub name_en: String,
+    /// 性别.
+    pub sex: Sex,
+    /// 永久居留证号码: 3 letters + 12 digits.
+    pub id_number: String,
+    /// 国籍或所在地区代码, GB/T 2659 alpha-3.
+    pub nationality: String,
+    /// 中文姓名.
+    pub name: String,
+    /// 证件签发日期, YYYYMMDD.
+    pub valid_from: String,
+    /// 证件终止日期.
+    pub valid_until: Validity,
+    /// 出生日期, YYYYMMDD.
+    pub birth_date: String,
+    /// 证件版本号, 2 digits.
+    pub card_version: String,
+    /// 当次申请受理机关代码, 4 digits.
+    pub issuer_code: String,
+    /// Fields in which an unpaired surrogate was replaced by U+FFFD.
+    pub lossy_fields: Vec<&'static str>,
+}
+redacted_debug!(Foreign2017Text);
+
+/// The fields of a 2023 foreigner permanent residence card ('Y', §7.3).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Foreign2023Text {
+    /// 中文姓名.
+    pub name: String,
+    /// 性别.
+    pub sex: Sex,
+    /// 换证次数, 2 digits.
+    pub renewal_count: String,
+    /// 出生日期, YYYYMMDD.
+    pub birth_date: String,
+    /// 英文姓名: characters 1–35 (offset 52) followed by characters 36–46 (offset 220).
+    pub name_en: String,
+    /// 证件号码: 18 characters, leading 9, MOD 11-2.
+    pub id_number: String,
+    /// 有效期起始, YYYYMMDD.
+    pub valid_from: String,
+    /// 有效期截止.
+    pub valid_until: Validity,
+    /// 国家或地区代码, alpha-3.
+    pub nationality: String,
+    /// 既往版本证件号码关联项 (city code + sequence), links to the 2017 card's number.
+    pub previous_number_link: String,
+    /// Fields in which an unpaired surrogate was replaced by U+FFFD.
+    pub lossy_fields: Vec<&'static str>,
+}
+redacted_debug!(Foreign2023Text);
+
+/// The fields of a HK/Macau/Taiwan residence permit ('J', §7.4).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HkMacauTaiwanText {
+    /// 姓名.
+    pub name: String,
+    /// 性别.
+    pub sex: Sex,
+    /// 出生日期, YYYYMMDD.
+    pub birth_date: String,
+    /// 住址.
+    pub address: String,
+    /// 公民身份号码 (address code 810000 HK, 820000 Macau, 830000 Taiwan).
+    pub id_number: String,
+    /// 签发机关.
+    pub issuer: String,
+    /// 有效期起始, YYYYMMDD.
+    pub valid_from: String,
+    /// 有效期截止.
+    pub valid_until: Validity,
+    /// 通行证号码 (e.g. H/M + 8 digits).
+    pub permit_number: String,
+    /// 签发次数, 2 characters.
+    pub issue_count: String,
+    /// Fields in which an unpaired surrogate was replaced by U+FFFD.
+    pub lossy_fields: Vec<&'static str>,
+}
+redacted_debug!(HkMacauTaiwanText);
+
+/// A parsed text block, one variant per layout. `Debug` never prints personal values.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
     clippy::large_enum_variant,
     reason = "one value per card read; boxing would only complicate matching for callers"
 )]
 pub enum ParsedText {
-    /// Fully parsed resident card.
+    /// 居民身份证.
     Resident(ResidentText),
-    /// Other layouts, decoded by offset into named fields (full parsing is later work).
-    Other {
-        /// Which layout.
-        card_type: CardType,
-        /// `(snake_case name, trimmed text)` in layout order.
-        fields: Vec<(&'static str, String)>,
-        /// Fields in which an unpaired surrogate was replaced by U+FFFD.
-        lossy_fields: Vec<&'static str>,
-    },
+    /// 外国人永久居留身份证, 2017 ('I').
+    Foreign2017(Foreign2017Text),
+    /// 外国人永久居留身份证, 2023 ('Y').
+    Foreign2023(Foreign2023Text),
+    /// 港澳台居民居住证 ('J').
+    HkMacauTaiwan(HkMacauTaiwanText),
 }
 
 impl ParsedText {
@@ -242,40 +359,147 @@ impl ParsedText {
     pub fn card_type(&self) -> CardType {
         match self {
             Self::Resident(_) => CardType::Resident,
-            Self::Other { card_type, .. } => *card_type,
+            Self::Foreign2017(_) => CardType::ForeignPermanent2017,
+            Self::Foreign2023(_) => CardType::ForeignPermanent2023,
+            Self::HkMacauTaiwan(_) => CardType::HkMacauTaiwan,
         }
     }
 
-    /// The card's ID/permit number, whatever the layout.
+    /// The card's ID / residence card number, whatever the layout.
     pub fn number(&self) -> Option<&str> {
+        Some(match self {
+            Self::Resident(t) => &t.id_number,
+            Self::Foreign2017(t) => &t.id_number,
+            Self::Foreign2023(t) => &t.id_number,
+            Self::HkMacauTaiwan(t) => &t.id_number,
+        })
+    }
+
+    /// The Chinese name (may be empty on foreigners' cards).
+    pub fn name(&self) -> &str {
         match self {
-            Self::Resident(t) => Some(&t.id_number),
-            Self::Other { fields, .. } => fields
-                .iter()
-                .find(|(k, _)| matches!(*k, "number" | "id_number"))
-                .map(|(_, v)| v.as_str()),
+            Self::Resident(t) => &t.name,
+            Self::Foreign2017(t) => &t.name,
+            Self::Foreign2023(t) => &t.name,
+            Self::HkMacauTaiwan(t) => &t.name,
         }
     }
-}
 
-impl fmt::Debug for ParsedText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The sex code.
+    pub fn sex(&self) -> &Sex {
         match self {
-            Self::Resident(t) => f.debug_tuple("Resident").field(t).finish(),
-            Self::Other {
-                card_type,
-                fields,
-                lossy_fields,
-            } => f
-                .debug_struct("Other")
-                .field("card_type", card_type)
-                .field(
-                    "fields",
-                    &fields.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-                )
-                .field("lossy_fields", lossy_fields)
-                .finish(),
+            Self::Resident(t) => &t.sex,
+            Self::Foreign2017(t) => &t.sex,
+            Self::Foreign2023(t) => &t.sex,
+            Self::HkMacauTaiwan(t) => &t.sex,
         }
+    }
+
+    /// The birth date as on the card.
+    pub fn birth_date(&self) -> &str {
+        match self {
+            Self::Resident(t) => &t.birth_date,
+            Self::Foreign2017(t) => &t.birth_date,
+            Self::Foreign2023(t) => &t.birth_date,
+            Self::HkMacauTaiwan(t) => &t.birth_date,
+        }
+    }
+
+    /// Start of validity as on the card.
+    pub fn valid_from(&self) -> &str {
+        match self {
+            Self::Resident(t) => &t.valid_from,
+            Self::Foreign2017(t) => &t.valid_from,
+            Self::Foreign2023(t) => &t.valid_from,
+            Self::HkMacauTaiwan(t) => &t.valid_from,
+        }
+    }
+
+    /// End of validity.
+    pub fn valid_until(&self) -> &Validity {
+        match self {
+            Self::Resident(t) => &t.valid_until,
+            Self::Foreign2017(t) => &t.valid_until,
+            Self::Foreign2023(t) => &t.valid_until,
+            Self::HkMacauTaiwan(t) => &t.valid_until,
+        }
+    }
+
+    /// Fields in which an unpaired surrogate was replaced by U+FFFD.
+    pub fn lossy_fields(&self) -> &[&'static str] {
+        match self {
+            Self::Resident(t) => &t.lossy_fields,
+            Self::Foreign2017(t) => &t.lossy_fields,
+            Self::Foreign2023(t) => &t.lossy_fields,
+            Self::HkMacauTaiwan(t) => &t.lossy_fields,
+        }
+    }
+
+    /// Every field as text, `(layout name, value as on the card)` in layout order (codes raw,
+    /// 长期 as 长期). The type mark is included for non-resident cards.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let s = |v: &str| v.to_owned();
+        match self {
+            Self::Resident(t) => vec![
+                ("name", s(&t.name)),
+                ("sex", s(t.sex.code())),
+                ("nation", s(&t.nation.code)),
+                ("birth_date", s(&t.birth_date)),
+                ("address", s(&t.address)),
+                ("id_number", s(&t.id_number)),
+                ("issuer", s(&t.issuer)),
+                ("valid_from", s(&t.valid_from)),
+                ("valid_until", s(t.valid_until.as_text())),
+            ],
+            Self::Foreign2017(t) => vec![
+                ("name_en", s(&t.name_en)),
+                ("sex", s(t.sex.code())),
+                ("id_number", s(&t.id_number)),
+                ("nationality", s(&t.nationality)),
+                ("name", s(&t.name)),
+                ("valid_from", s(&t.valid_from)),
+                ("valid_until", s(t.valid_until.as_text())),
+                ("birth_date", s(&t.birth_date)),
+                ("card_version", s(&t.card_version)),
+                ("issuer_code", s(&t.issuer_code)),
+                ("type_mark", s("I")),
+            ],
+            Self::Foreign2023(t) => vec![
+                ("name", s(&t.name)),
+                ("sex", s(t.sex.code())),
+                ("renewal_count", s(&t.renewal_count)),
+                ("birth_date", s(&t.birth_date)),
+                ("name_en", s(&t.name_en)),
+                ("id_number", s(&t.id_number)),
+                ("valid_from", s(&t.valid_from)),
+                ("valid_until", s(t.valid_until.as_text())),
+                ("nationality", s(&t.nationality)),
+                ("type_mark", s("Y")),
+                ("previous_number_link", s(&t.previous_number_link)),
+            ],
+            Self::HkMacauTaiwan(t) => vec![
+                ("name", s(&t.name)),
+                ("sex", s(t.sex.code())),
+                ("birth_date", s(&t.birth_date)),
+                ("address", s(&t.address)),
+                ("id_number", s(&t.id_number)),
+                ("issuer", s(&t.issuer)),
+                ("valid_from", s(&t.valid_from)),
+                ("valid_until", s(t.valid_until.as_text())),
+                ("permit_number", s(&t.permit_number)),
+                ("issue_count", s(&t.issue_count)),
+                ("type_mark", s("J")),
+            ],
+        }
+    }
+
+    /// The text block for these fields (the inverse of [`parse_text`], for the simulator and
+    /// tests). `lossy_fields` is ignored.
+    pub fn encode(&self) -> [u8; TEXT_LEN] {
+        let fields = self.fields();
+        let values: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // Every name comes from this type's own layout, so encoding cannot meet an unknown field.
+        layout::encode_fields(self.card_type(), &values).unwrap_or_else(|_| blank_text_block())
     }
 }
 
@@ -300,132 +524,81 @@ pub fn decode_ucs2(bytes: &[u8]) -> (String, bool) {
     (text, lossy)
 }
 
-/// A fixed-width field: name, byte offset, byte width.
-type Field = (&'static str, usize, usize);
-
-/// §7.1 resident layout.
-const NAME: Field = ("name", 0, 30);
-const SEX: Field = ("sex", 30, 2);
-const NATION: Field = ("nation", 32, 4);
-const BIRTH: Field = ("birth", 36, 16);
-const ADDRESS: Field = ("address", 52, 70);
-const ID_NUMBER: Field = ("id_number", 122, 36);
-const ISSUER: Field = ("issuer", 158, 30);
-const VALID_FROM: Field = ("valid_from", 188, 16);
-const VALID_TO: Field = ("valid_to", 204, 16);
-
-/// A field of the other layouts: name and the byte ranges whose concatenation forms it.
-type Segments = (&'static str, &'static [(usize, usize)]);
-
-/// §7.2, 2017 foreigner card.
-const FOREIGN_2017: &[Segments] = &[
-    ("english_name", &[(0, 120)]),
-    ("sex", &[(120, 2)]),
-    ("number", &[(122, 30)]),
-    ("nationality", &[(152, 6)]),
-    ("chinese_name", &[(158, 30)]),
-    ("valid_from", &[(188, 16)]),
-    ("valid_to", &[(204, 16)]),
-    ("birth", &[(220, 16)]),
-    ("card_version", &[(236, 4)]),
-    ("authority_code", &[(240, 8)]),
-    ("card_type", &[(248, 2)]),
-];
-
-/// §7.3, 2023 foreigner card. The English name continues at 220 (characters 36–46).
-const FOREIGN_2023: &[Segments] = &[
-    ("chinese_name", &[(0, 30)]),
-    ("sex", &[(30, 2)]),
-    ("renewal_count", &[(32, 4)]),
-    ("birth", &[(36, 16)]),
-    ("english_name", &[(52, 70), (220, 22)]),
-    ("number", &[(122, 36)]),
-    ("valid_from", &[(188, 16)]),
-    ("valid_to", &[(204, 16)]),
-    ("nationality", &[(242, 6)]),
-    ("card_type", &[(248, 2)]),
-    ("previous_number_link", &[(250, 6)]),
-];
-
-/// §7.4, HK/Macau/Taiwan residence permit.
-const HK_MACAU_TAIWAN: &[Segments] = &[
-    ("name", &[(0, 30)]),
-    ("sex", &[(30, 2)]),
-    ("birth", &[(36, 16)]),
-    ("address", &[(52, 70)]),
-    ("id_number", &[(122, 36)]),
-    ("issuer", &[(158, 30)]),
-    ("valid_from", &[(188, 16)]),
-    ("valid_to", &[(204, 16)]),
-    ("pass_number", &[(220, 18)]),
-    ("issue_count", &[(238, 4)]),
-    ("card_type", &[(248, 2)]),
-];
-
-/// Parses a text block according to its detected layout.
+/// Parses a text block according to its detected layout. Only a block of the wrong size is an
+/// error; every field of every layout is decoded, trimmed and named.
 pub fn parse_text(block: &[u8]) -> Result<ParsedText, CardError> {
     if block.len() != TEXT_LEN {
         return Err(CardError::WrongLength { len: block.len() });
     }
     let card_type = CardType::detect(block);
-    let layout = match card_type {
-        CardType::Resident => return Ok(ParsedText::Resident(parse_resident(block))),
-        CardType::ForeignPermanent2017 => FOREIGN_2017,
-        CardType::ForeignPermanent2023 => FOREIGN_2023,
-        CardType::HkMacauTaiwan => HK_MACAU_TAIWAN,
-    };
-    let mut lossy_fields = Vec::new();
-    let fields = layout
-        .iter()
-        .map(|(name, segments)| {
-            let bytes: Vec<u8> = segments
-                .iter()
-                .flat_map(|&(off, width)| block.get(off..off + width).unwrap_or_default())
-                .copied()
-                .collect();
-            let (text, lossy) = decode_ucs2(&bytes);
-            if lossy {
-                lossy_fields.push(*name);
-            }
-            (*name, text)
-        })
-        .collect();
-    Ok(ParsedText::Other {
-        card_type,
-        fields,
-        lossy_fields,
+    let (fields, lossy_fields) = layout::read_fields(block, layout::layout(card_type));
+    let mut fields = Fields(fields);
+    Ok(match card_type {
+        CardType::Resident => ParsedText::Resident(ResidentText {
+            name: fields.take("name"),
+            sex: Sex::from_code(&fields.take("sex")),
+            nation: Nation::from_code(&fields.take("nation")),
+            birth_date: fields.take("birth_date"),
+            address: fields.take("address"),
+            id_number: fields.take("id_number"),
+            issuer: fields.take("issuer"),
+            valid_from: fields.take("valid_from"),
+            valid_until: Validity::from_text(fields.take("valid_until")),
+            lossy_fields,
+        }),
+        CardType::ForeignPermanent2017 => ParsedText::Foreign2017(Foreign2017Text {
+            name_en: fields.take("name_en"),
+            sex: Sex::from_code(&fields.take("sex")),
+            id_number: fields.take("id_number"),
+            nationality: fields.take("nationality"),
+            name: fields.take("name"),
+            valid_from: fields.take("valid_from"),
+            valid_until: Validity::from_text(fields.take("valid_until")),
+            birth_date: fields.take("birth_date"),
+            card_version: fields.take("card_version"),
+            issuer_code: fields.take("issuer_code"),
+            lossy_fields,
+        }),
+        CardType::ForeignPermanent2023 => ParsedText::Foreign2023(Foreign2023Text {
+            name: fields.take("name"),
+            sex: Sex::from_code(&fields.take("sex")),
+            renewal_count: fields.take("renewal_count"),
+            birth_date: fields.take("birth_date"),
+            name_en: fields.take("name_en"),
+            id_number: fields.take("id_number"),
+            valid_from: fields.take("valid_from"),
+            valid_until: Validity::from_text(fields.take("valid_until")),
+            nationality: fields.take("nationality"),
+            previous_number_link: fields.take("previous_number_link"),
+            lossy_fields,
+        }),
+        CardType::HkMacauTaiwan => ParsedText::HkMacauTaiwan(HkMacauTaiwanText {
+            name: fields.take("name"),
+            sex: Sex::from_code(&fields.take("sex")),
+            birth_date: fields.take("birth_date"),
+            address: fields.take("address"),
+            id_number: fields.take("id_number"),
+            issuer: fields.take("issuer"),
+            valid_from: fields.take("valid_from"),
+            valid_until: Validity::from_text(fields.take("valid_until")),
+            permit_number: fields.take("permit_number"),
+            issue_count: fields.take("issue_count"),
+            lossy_fields,
+        }),
     })
 }
 
-fn parse_resident(block: &[u8]) -> ResidentText {
-    let mut lossy_fields = Vec::new();
-    let mut field = |(name, off, width): Field| {
-        let (text, lossy) = decode_ucs2(block.get(off..off + width).unwrap_or_default());
-        if lossy {
-            lossy_fields.push(name);
-        }
-        text
-    };
-    let name = field(NAME);
-    let sex = Sex::from_code(&field(SEX));
-    let nation = Nation::from_code(&field(NATION));
-    let birth = field(BIRTH);
-    let address = field(ADDRESS);
-    let id_number = field(ID_NUMBER);
-    let issuer = field(ISSUER);
-    let valid_from = field(VALID_FROM);
-    let valid_to = Validity::from_text(field(VALID_TO));
-    ResidentText {
-        name,
-        sex,
-        nation,
-        birth,
-        address,
-        id_number,
-        issuer,
-        valid_from,
-        valid_to,
-        lossy_fields,
+/// Decoded fields, taken out by name.
+struct Fields(Vec<(&'static str, String)>);
+
+impl Fields {
+    /// The named field's text; empty if the layout has no such field (a bug caught by tests).
+    fn take(&mut self, name: &str) -> String {
+        self.0
+            .iter_mut()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| std::mem::take(v))
+            .unwrap_or_default()
     }
 }
 
@@ -452,22 +625,7 @@ pub fn write_ucs2_field(block: &mut [u8; TEXT_LEN], offset: usize, width: usize,
 /// Builds the resident text block for `text` (simulator and tests): the inverse of [`parse_text`].
 /// 长期 is written as its two UCS-2 characters followed by spaces; `lossy_fields` is ignored.
 pub fn encode_resident_text(text: &ResidentText) -> [u8; TEXT_LEN] {
-    let mut block = blank_text_block();
-    let values: [(Field, &str); 9] = [
-        (NAME, &text.name),
-        (SEX, text.sex.code()),
-        (NATION, &text.nation.code),
-        (BIRTH, &text.birth),
-        (ADDRESS, &text.address),
-        (ID_NUMBER, &text.id_number),
-        (ISSUER, &text.issuer),
-        (VALID_FROM, &text.valid_from),
-        (VALID_TO, text.valid_to.as_text()),
-    ];
-    for ((_, off, width), value) in values {
-        write_ucs2_field(&mut block, off, width, value);
-    }
-    block
+    ParsedText::Resident(text.clone()).encode()
 }
 
 #[cfg(test)]

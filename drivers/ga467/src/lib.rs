@@ -29,8 +29,9 @@ pub mod transport;
 mod test_util;
 
 pub use card::{
-    CardError, CardType, Nation, ParsedText, ResidentText, Sex, Validity, id_check_char,
-    id_number_valid, mask_id_number, mask_name, parse_text,
+    CardError, CardType, Check, CheckResult, CivilDate, Foreign2017Text, Foreign2023Text,
+    HkMacauTaiwanText, Nation, ParsedText, ResidentText, Sex, Validity, id_check_char,
+    id_number_valid, mask_id_number, mask_name, parse_text, run_checks,
 };
 pub use command::Command;
 pub use frame::{FrameDecoder, FrameError, Response};

@@ -10,6 +10,9 @@ mod engine;
 mod pty;
 
 pub use crate::card::encode_resident_text;
-pub use cards::{FakeCard, fake_resident_cards, fake_resident_texts, filler_photo};
+pub use cards::{
+    FakeCard, fake_cards_all_types, fake_other_texts, fake_resident_cards, fake_resident_texts,
+    filler_photo,
+};
 pub use engine::{FAKE_SAM_ID, Simulator};
 pub use pty::{PtySimOptions, SimError, run_pty};

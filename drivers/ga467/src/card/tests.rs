@@ -1,14 +1,12 @@
 use super::*;
 use crate::sim::{fake_resident_cards, fake_resident_texts};
 
-fn field<'a>(parsed: &'a ParsedText, name: &str) -> Option<&'a str> {
-    match parsed {
-        ParsedText::Other { fields, .. } => fields
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str()),
-        ParsedText::Resident(_) => None,
-    }
+fn field(parsed: &ParsedText, name: &str) -> Option<String> {
+    parsed
+        .fields()
+        .into_iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 #[test]
@@ -24,12 +22,12 @@ fn fake_cards_round_trip_field_by_field() {
         assert_eq!(got.name, expected.name);
         assert_eq!(got.sex, expected.sex);
         assert_eq!(got.nation, expected.nation);
-        assert_eq!(got.birth, expected.birth);
+        assert_eq!(got.birth_date, expected.birth_date);
         assert_eq!(got.address, expected.address);
         assert_eq!(got.id_number, expected.id_number);
         assert_eq!(got.issuer, expected.issuer);
         assert_eq!(got.valid_from, expected.valid_from);
-        assert_eq!(got.valid_to, expected.valid_to);
+        assert_eq!(got.valid_until, expected.valid_until);
         assert!(got.lossy_fields.is_empty());
         assert_eq!(&got, expected);
         assert_eq!(card.photo.len(), 1024);
@@ -43,11 +41,11 @@ fn fake_cards_are_structurally_valid() {
     assert_eq!(names, ["测试甲", "测试乙", "测试丙"]);
     let nations: Vec<&str> = texts.iter().map(|t| t.nation.code.as_str()).collect();
     assert_eq!(nations, ["01", "03", "22"]);
-    assert!(texts.iter().any(|t| t.valid_to == Validity::LongTerm));
+    assert!(texts.iter().any(|t| t.valid_until == Validity::LongTerm));
     for t in &texts {
         assert!(id_number_valid(&t.id_number), "{}", t.id_number);
         assert!(t.id_number.starts_with("110101"));
-        assert_eq!(t.id_number.get(6..14), Some(t.birth.as_str()));
+        assert_eq!(t.id_number.get(6..14), Some(t.birth_date.as_str()));
         let digit17 = t
             .id_number
             .as_bytes()
@@ -63,7 +61,7 @@ fn fake_cards_are_structurally_valid() {
         assert!(t.nation.name.is_some());
         assert!(t.address.starts_with("北京市东城区测试路"));
         assert_eq!(t.issuer, "北京市公安局东城分局");
-        assert!(t.valid_from.as_str() > t.birth.as_str());
+        assert!(t.valid_from.as_str() > t.birth_date.as_str());
     }
     // Photos differ per card.
     let cards = fake_resident_cards();
@@ -78,7 +76,7 @@ fn long_term_is_encoded_as_on_a_card() {
     let texts = fake_resident_texts();
     let t = texts
         .iter()
-        .find(|t| t.valid_to == Validity::LongTerm)
+        .find(|t| t.valid_until == Validity::LongTerm)
         .expect("a 长期 card");
     let block = encode_resident_text(t);
     let mut expected = vec![0x7F, 0x95, 0x1F, 0x67];
@@ -86,12 +84,12 @@ fn long_term_is_encoded_as_on_a_card() {
     assert_eq!(block.get(204..220), Some(expected.as_slice()));
     // Anything else in that field is a date string, even if it is not a valid date.
     let mut other = t.clone();
-    other.valid_to = Validity::Until("长期X".into());
+    other.valid_until = Validity::Until("长期X".into());
     let ParsedText::Resident(back) = parse_text(&encode_resident_text(&other)).expect("parse")
     else {
         panic!("not resident");
     };
-    assert_eq!(back.valid_to, Validity::Until("长期X".into()));
+    assert_eq!(back.valid_until, Validity::Until("长期X".into()));
 }
 
 #[test]
@@ -115,12 +113,12 @@ fn resident_layout_offsets_match_the_reference() {
     assert_eq!(t.sex, Sex::Female);
     assert_eq!(t.nation.name, Some("德昂"));
     assert_eq!(t.nation.full_name().as_deref(), Some("德昂族"));
-    assert_eq!(t.birth, "19491231");
+    assert_eq!(t.birth_date, "19491231");
     assert_eq!(t.address, "北京市西城区某路1号");
     assert_eq!(t.id_number, "11010519491231002X");
     assert_eq!(t.issuer, "北京市公安局西城分局");
     assert_eq!(t.valid_from, "20100101");
-    assert_eq!(t.valid_to, Validity::Until("20300101".into()));
+    assert_eq!(t.valid_until, Validity::Until("20300101".into()));
 }
 
 #[test]
@@ -191,18 +189,18 @@ fn foreign_2017_fields_by_offset() {
     write_ucs2_field(&mut b, 248, 2, "I");
     let p = parse_text(&b).expect("parse");
     assert_eq!(p.card_type(), CardType::ForeignPermanent2017);
-    assert_eq!(field(&p, "english_name"), Some("TEST, ALPHA"));
-    assert_eq!(field(&p, "sex"), Some("1"));
-    assert_eq!(field(&p, "number"), Some("CAN110090010001"));
+    assert_eq!(field(&p, "name_en").as_deref(), Some("TEST, ALPHA"));
+    assert_eq!(field(&p, "sex").as_deref(), Some("1"));
+    assert_eq!(field(&p, "id_number").as_deref(), Some("CAN110090010001"));
     assert_eq!(p.number(), Some("CAN110090010001"));
-    assert_eq!(field(&p, "nationality"), Some("CAN"));
-    assert_eq!(field(&p, "chinese_name"), Some("测试甲"));
-    assert_eq!(field(&p, "valid_from"), Some("20170601"));
-    assert_eq!(field(&p, "valid_to"), Some("20270601"));
-    assert_eq!(field(&p, "birth"), Some("19900101"));
-    assert_eq!(field(&p, "card_version"), Some("02"));
-    assert_eq!(field(&p, "authority_code"), Some("1100"));
-    assert_eq!(field(&p, "card_type"), Some("I"));
+    assert_eq!(field(&p, "nationality").as_deref(), Some("CAN"));
+    assert_eq!(field(&p, "name").as_deref(), Some("测试甲"));
+    assert_eq!(field(&p, "valid_from").as_deref(), Some("20170601"));
+    assert_eq!(field(&p, "valid_until").as_deref(), Some("20270601"));
+    assert_eq!(field(&p, "birth_date").as_deref(), Some("19900101"));
+    assert_eq!(field(&p, "card_version").as_deref(), Some("02"));
+    assert_eq!(field(&p, "issuer_code").as_deref(), Some("1100"));
+    assert_eq!(field(&p, "type_mark").as_deref(), Some("I"));
 }
 
 #[test]
@@ -223,12 +221,15 @@ fn foreign_2023_english_name_continues_at_220() {
     write_ucs2_field(&mut b, 250, 6, "BJ1");
     let p = parse_text(&b).expect("parse");
     assert_eq!(p.card_type(), CardType::ForeignPermanent2023);
-    assert_eq!(field(&p, "english_name"), Some(long_name));
-    assert_eq!(field(&p, "chinese_name"), Some("测试乙"));
-    assert_eq!(field(&p, "renewal_count"), Some("00"));
-    assert_eq!(field(&p, "number"), Some("911124198502030021"));
-    assert_eq!(field(&p, "nationality"), Some("CAN"));
-    assert_eq!(field(&p, "previous_number_link"), Some("BJ1"));
+    assert_eq!(field(&p, "name_en").as_deref(), Some(long_name));
+    assert_eq!(field(&p, "name").as_deref(), Some("测试乙"));
+    assert_eq!(field(&p, "renewal_count").as_deref(), Some("00"));
+    assert_eq!(
+        field(&p, "id_number").as_deref(),
+        Some("911124198502030021")
+    );
+    assert_eq!(field(&p, "nationality").as_deref(), Some("CAN"));
+    assert_eq!(field(&p, "previous_number_link").as_deref(), Some("BJ1"));
 
     // A short English name: the continuation is all spaces and trims away.
     let mut b2 = b;
@@ -236,7 +237,7 @@ fn foreign_2023_english_name_continues_at_220() {
     write_ucs2_field(&mut b2, 52, 70, "SHORT, NAME");
     write_ucs2_field(&mut b2, 220, 22, &" ".repeat(11));
     let p2 = parse_text(&b2).expect("parse");
-    assert_eq!(field(&p2, "english_name"), Some("SHORT, NAME"));
+    assert_eq!(field(&p2, "name_en").as_deref(), Some("SHORT, NAME"));
 }
 
 #[test]
@@ -255,12 +256,15 @@ fn hk_macau_taiwan_fields_by_offset() {
     write_ucs2_field(&mut b, 248, 2, "J");
     let p = parse_text(&b).expect("parse");
     assert_eq!(p.card_type(), CardType::HkMacauTaiwan);
-    assert_eq!(field(&p, "name"), Some("测试丙"));
-    assert_eq!(field(&p, "id_number"), Some("810000198001010013"));
+    assert_eq!(field(&p, "name").as_deref(), Some("测试丙"));
+    assert_eq!(
+        field(&p, "id_number").as_deref(),
+        Some("810000198001010013")
+    );
     assert_eq!(p.number(), Some("810000198001010013"));
-    assert_eq!(field(&p, "pass_number"), Some("H12345678"));
-    assert_eq!(field(&p, "issue_count"), Some("01"));
-    assert_eq!(field(&p, "issuer"), Some("北京市公安局东城分局"));
+    assert_eq!(field(&p, "permit_number").as_deref(), Some("H12345678"));
+    assert_eq!(field(&p, "issue_count").as_deref(), Some("01"));
+    assert_eq!(field(&p, "issuer").as_deref(), Some("北京市公安局东城分局"));
     // Debug output never shows the values.
     let dbg = format!("{p:?}");
     assert!(
