@@ -61,6 +61,16 @@ pub enum FrameError {
         /// Bytes the frame needs (`7 + len`), when the length field was received.
         need: usize,
     },
+    /// The XOR check fails but the additive check passes (the byte sum from offset 5 to the end is
+    /// 0 mod 256): a vendor extension speaking GA-looking frames with another checksum (§10).
+    #[error(
+        "frame with length field {len} fails the XOR check but passes an additive checksum: \
+         vendor extension frames (e.g. CVR-100AU), not GA 467"
+    )]
+    AdditiveChecksum {
+        /// The frame's length field.
+        len: u16,
+    },
     /// A decoded body is too short for the frame kind (e.g. a response without SW1..SW3).
     #[error("frame body of {len} bytes is too short: a {kind} needs at least {min}")]
     ShortBody {
@@ -236,8 +246,12 @@ impl FrameDecoder {
         };
         let expected = xor(covered);
         if expected != chk {
+            let additive = covered.iter().fold(chk, |acc: u8, b| acc.wrapping_add(*b)) == 0;
             // Resume one byte past this preamble: a real frame may hide inside a false one.
             self.drop_front(1);
+            if additive {
+                return Some(Err(FrameError::AdditiveChecksum { len }));
+            }
             return Some(Err(FrameError::BadChecksum {
                 expected,
                 got: chk,

@@ -24,6 +24,7 @@ pub mod reader;
 pub mod sim;
 pub mod status;
 pub mod transport;
+pub mod variant;
 
 #[cfg(test)]
 mod test_util;
@@ -35,5 +36,5 @@ pub use card::{
 };
 pub use command::Command;
 pub use frame::{FrameDecoder, FrameError, Response};
-pub use reader::{CardRead, PollOutcome, Reader, ReaderError, ReaderOptions};
+pub use reader::{AppendedAddress, CardRead, PollOutcome, Reader, ReaderError, ReaderOptions};
 pub use transport::{SerialTransport, Transport, TransportError};

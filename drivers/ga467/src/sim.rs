@@ -8,11 +8,13 @@
 mod cards;
 mod engine;
 mod pty;
+mod scenario;
 
 pub use crate::card::encode_resident_text;
 pub use cards::{
     FakeCard, fake_cards_all_types, fake_other_texts, fake_resident_cards, fake_resident_texts,
     filler_photo,
 };
-pub use engine::{FAKE_SAM_ID, Simulator};
-pub use pty::{PtySimOptions, SimError, run_pty};
+pub use engine::{FAKE_SAM_ID, Fault, FaultKind, Protocol, Reply, Simulator};
+pub use pty::{PtySimOptions, SimError, run_pty, run_scenario};
+pub use scenario::{Action, Scenario, Step};

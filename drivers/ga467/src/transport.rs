@@ -18,6 +18,14 @@ pub trait Transport: Send {
 
     /// Drops any received bytes not yet read (stale replies, line noise).
     fn discard_input(&mut self) -> io::Result<()>;
+
+    /// Changes the line rate (baud probing). Transports without a rate refuse.
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this transport has no line rate to set to {baud}"),
+        ))
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -31,6 +39,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn discard_input(&mut self) -> io::Result<()> {
         (**self).discard_input()
+    }
+
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        (**self).set_baud(baud)
     }
 }
 
@@ -105,5 +117,9 @@ impl Transport for SerialTransport {
 
     fn discard_input(&mut self) -> io::Result<()> {
         self.port.clear(ClearBuffer::Input).map_err(io::Error::from)
+    }
+
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        self.port.set_baud_rate(baud).map_err(io::Error::from)
     }
 }

@@ -7,8 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use ga467::sim::{FAKE_SAM_ID, PtySimOptions, SimError, fake_resident_cards, run_pty};
-use ga467::{Command, ParsedText, PollOutcome, Reader, ReaderOptions, SerialTransport};
+use ga467::reader::PROBE_BAUDS;
+use ga467::sim::{
+    Action, FAKE_SAM_ID, Protocol, PtySimOptions, Scenario, SimError, Step, fake_resident_cards,
+    run_pty, run_scenario,
+};
+use ga467::{
+    Command, ParsedText, PollOutcome, Reader, ReaderError, ReaderOptions, SerialTransport,
+};
 
 const BAUD: u32 = 115_200;
 
@@ -168,4 +174,91 @@ fn replaces_a_stale_symlink() {
     drop(reader);
     sim.stop().expect("sim exits cleanly");
     assert!(link.symlink_metadata().is_err(), "symlink removed on exit");
+}
+
+/// A scenario-driven simulator on its own thread.
+fn start_scenario(link: &Path, scenario: Scenario) -> RunningSim {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let link = link.to_owned();
+    let handle = Some(thread::spawn(move || run_scenario(&link, scenario, flag)));
+    RunningSim { stop, handle }
+}
+
+fn step(ms: u64, action: Action) -> Step {
+    Step {
+        at: Duration::from_millis(ms),
+        action,
+    }
+}
+
+#[test]
+fn the_host_finds_the_readers_rate_by_probing() {
+    let link = unique_link("probe");
+    let card = fake_resident_cards().remove(1);
+    let sim = start_scenario(
+        &link,
+        Scenario {
+            baud: 19_200,
+            protocol: Protocol::Ga467,
+            steps: vec![step(0, Action::Place(Box::new(card)))],
+            cycle: None,
+        },
+    );
+    wait_for("the symlink", Duration::from_secs(5), || {
+        link.symlink_metadata().is_ok()
+    });
+    // At 115200 the simulated UART gives only noise.
+    let mut reader = open_reader(&link);
+    assert!(reader.sam_status().is_err(), "wrong rate must not answer");
+    let rate = reader.probe_baud(&PROBE_BAUDS).expect("probe");
+    assert_eq!(rate, 19_200);
+    reader.start().expect("start at the probed rate");
+    match reader.poll().expect("poll") {
+        PollOutcome::Card(card) => assert_eq!(card.parsed.name(), "测试乙"),
+        other => panic!("expected the card, got {other:?}"),
+    }
+    drop(reader);
+    sim.stop().expect("sim exits cleanly");
+}
+
+#[test]
+fn unplug_fails_the_port_and_replug_serves_again_at_the_same_link() {
+    let link = unique_link("replug");
+    let sim = start_scenario(
+        &link,
+        Scenario {
+            baud: BAUD,
+            protocol: Protocol::Ga467,
+            steps: vec![step(800, Action::Unplug), step(1600, Action::Replug)],
+            cycle: None,
+        },
+    );
+    wait_for("the symlink", Duration::from_secs(5), || {
+        link.symlink_metadata().is_ok()
+    });
+    let mut reader = open_reader(&link);
+    reader.start().expect("start");
+    // Poll until the unplug: the port fails with an I/O error, not a timeout loop.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let err = loop {
+        assert!(Instant::now() < deadline, "unplug never noticed");
+        match reader.poll() {
+            Ok(_) => thread::sleep(Duration::from_millis(50)),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, ReaderError::Io { .. }), "{err}");
+    drop(reader);
+    wait_for("the link to go", Duration::from_secs(3), || {
+        link.symlink_metadata().is_err()
+    });
+    wait_for("the link to come back", Duration::from_secs(5), || {
+        link.symlink_metadata().is_ok()
+    });
+    // A new pty pair (the kernel may reuse the number).
+    let mut reader = open_reader(&link);
+    reader.start().expect("start after replug");
+    drop(reader);
+    sim.stop().expect("sim exits cleanly");
 }

@@ -349,3 +349,29 @@ fn short_response_body_is_an_error() {
         Err(FrameError::ShortBody { len: 2, .. })
     ));
 }
+
+#[test]
+fn additive_checksum_frames_are_recognised_as_a_vendor_variant() {
+    // CVR-100AU init as sent by its host (§10): XOR fails, the byte sum from offset 5 is 0.
+    let mut d = FrameDecoder::for_commands();
+    d.push(&h("AA AA AA 96 69 00 03 00 01 FC"));
+    assert_eq!(
+        drain(&mut d),
+        vec![Err(FrameError::AdditiveChecksum { len: 3 })]
+    );
+    // A status reply with an additive CHK; a good frame after it still decodes.
+    let mut d = FrameDecoder::for_responses();
+    let mut input = h("AA AA AA 96 69 00 04 00 00 90 6C");
+    input.extend(h(STATUS_OK));
+    d.push(&input);
+    let frames = drain(&mut d);
+    assert_eq!(
+        frames,
+        vec![
+            Err(FrameError::AdditiveChecksum { len: 4 }),
+            Ok(h("00 00 90"))
+        ]
+    );
+    let msg = frames[0].as_ref().unwrap_err().to_string();
+    assert!(msg.contains("vendor extension"), "{msg}");
+}

@@ -4,7 +4,10 @@ use std::collections::VecDeque;
 
 use super::*;
 use crate::frame::encode_response;
-use crate::sim::{FAKE_SAM_ID, FakeCard, Simulator, fake_resident_cards, fake_resident_texts};
+use crate::sim::{
+    FAKE_SAM_ID, FakeCard, Fault, FaultKind, Protocol, Simulator, fake_resident_cards,
+    fake_resident_texts,
+};
 use crate::test_util::Lcg;
 
 /// Connects a reader directly to a simulator: a write is fed to the simulator and its reply queued;
@@ -17,6 +20,9 @@ struct SimLink {
     commands: Vec<Vec<u8>>,
     /// The timeout of every read call, in order.
     timeouts: Vec<Duration>,
+    /// The host's line rate and the simulated reader's; when they differ the host gets noise.
+    host_baud: u32,
+    reader_baud: u32,
 }
 
 impl SimLink {
@@ -28,6 +34,8 @@ impl SimLink {
             mute: false,
             commands: Vec::new(),
             timeouts: Vec::new(),
+            host_baud: 115_200,
+            reader_baud: 115_200,
         }
     }
 }
@@ -35,6 +43,10 @@ impl SimLink {
 impl Transport for SimLink {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.commands.push(bytes.to_vec());
+        if self.host_baud != self.reader_baud {
+            self.rx.extend([0x13, 0xF0, 0x55, 0x02, 0x81]);
+            return Ok(());
+        }
         let reply = self.sim.feed(bytes);
         if !self.mute {
             self.rx.extend(reply);
@@ -55,10 +67,23 @@ impl Transport for SimLink {
         self.rx.clear();
         Ok(())
     }
+
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        self.host_baud = baud;
+        Ok(())
+    }
 }
 
+/// A reader that sends only find, select and read per poll (no `30 03`), like the protocol's
+/// minimum; tests of the optional steps turn them on.
 fn reader() -> Reader<SimLink> {
-    Reader::new(SimLink::new(), ReaderOptions::default())
+    Reader::new(
+        SimLink::new(),
+        ReaderOptions {
+            appended_address: false,
+            ..ReaderOptions::default()
+        },
+    )
 }
 
 fn card(i: usize) -> FakeCard {
@@ -359,20 +384,20 @@ fn unexpected_status_names_command_and_text() {
     let mut r = reader();
     r.transport_mut()
         .sim
-        .script_reply(encode_response(0, 0, 0x21, &[]));
-    let err = r.poll().expect_err("21");
+        .script_reply(encode_response(0, 0, 0x24, &[]));
+    let err = r.poll().expect_err("24");
     assert!(
         matches!(
             err,
             ReaderError::UnexpectedStatus {
                 command: Command::FindCard,
-                sw3: 0x21,
+                sw3: 0x24,
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("命令错误"), "{err}");
+    assert!(err.to_string().contains("无法识别的错误"), "{err}");
 }
 
 #[test]
@@ -444,5 +469,336 @@ fn card_read_debug_does_not_leak() {
     assert!(
         dbg.contains("<256 bytes>") && dbg.contains("<1024 bytes>"),
         "{dbg}"
+    );
+}
+
+fn sent(r: &mut Reader<SimLink>) -> Vec<Command> {
+    r.transport_mut()
+        .commands
+        .iter()
+        .filter_map(|c| {
+            let (cmd, para) = (*c.get(7)?, *c.get(8)?);
+            Command::from_frame(cmd, para, c.get(9..c.len() - 1)?)
+        })
+        .collect()
+}
+
+#[test]
+fn start_checks_the_sam_and_sets_the_rf_frame_size_once() {
+    let mut r = reader();
+    r.start().expect("start");
+    r.start().expect("start again");
+    assert_eq!(
+        sent(&mut r),
+        [
+            Command::SamStatus,
+            Command::SetMaxRfByte(0x50),
+            Command::SamStatus
+        ]
+    );
+    assert_eq!(r.transport_mut().sim.max_rf_byte(), Some(0x50));
+    // A reader refusing 61 FF still starts.
+    let mut r = reader();
+    r.transport_mut().sim.inject(Fault {
+        command: Some(Command::SetMaxRfByte(0)),
+        kind: FaultKind::Status(0x21),
+        times: 1,
+    });
+    r.start().expect("start despite 61 FF refused");
+}
+
+#[test]
+fn sam_faults_are_errors_with_their_text() {
+    for (sw3, text) in [
+        (0x60, "self-test"),
+        (0x66, "not authorised"),
+        (0x47, "random"),
+    ] {
+        let mut r = reader();
+        r.transport_mut().sim.inject(Fault {
+            command: Some(Command::SamStatus),
+            kind: FaultKind::Status(sw3),
+            times: 1,
+        });
+        let err = r.start().expect_err("SAM fault");
+        assert!(
+            matches!(err, ReaderError::Sam { sw3: s, .. } if s == sw3),
+            "{err}"
+        );
+        assert!(err.to_string().contains(text), "{err}");
+    }
+}
+
+#[test]
+fn idle_polls_recheck_the_sam_status() {
+    let mut r = Reader::new(
+        SimLink::new(),
+        ReaderOptions {
+            status_recheck: Duration::ZERO,
+            appended_address: false,
+            ..ReaderOptions::default()
+        },
+    );
+    r.start().expect("start");
+    assert_eq!(r.poll().expect("poll"), PollOutcome::NoCard);
+    assert_eq!(sent(&mut r)[2..], [Command::FindCard, Command::SamStatus]);
+    // The SAM fails its self-test while idle: the poll reports it.
+    r.transport_mut().sim.inject(Fault {
+        command: Some(Command::SamStatus),
+        kind: FaultKind::Status(0x60),
+        times: 1,
+    });
+    assert!(matches!(r.poll(), Err(ReaderError::Sam { sw3: 0x60, .. })));
+}
+
+#[test]
+fn fingerprints_are_read_with_30_10_and_kept_opaque() {
+    for templates in [0, 1, 2] {
+        let mut r = Reader::new(
+            SimLink::new(),
+            ReaderOptions {
+                fingerprint: true,
+                appended_address: false,
+                ..ReaderOptions::default()
+            },
+        );
+        let fake = card(0).with_fingerprints(templates, 9);
+        set_card(&mut r, Some(fake.clone()));
+        let read = expect_card(r.poll().expect("poll"));
+        assert_eq!(sent(&mut r)[2], Command::ReadTextPhotoFingerprint);
+        assert_eq!(read.text, fake.text);
+        assert_eq!(read.photo_wlt, fake.photo);
+        match templates {
+            0 => assert_eq!(read.fingerprint, None),
+            n => assert_eq!(read.fingerprint.map(|f| f.len()), Some(512 * n)),
+        }
+    }
+    // Without the option, 30 01 and no fingerprint even if the card has one.
+    let mut r = reader();
+    set_card(&mut r, Some(card(0).with_fingerprints(2, 9)));
+    assert_eq!(expect_card(r.poll().expect("poll")).fingerprint, None);
+}
+
+#[test]
+fn fingerprint_reply_lengths_are_validated() {
+    let cmd = Command::ReadTextPhotoFingerprint;
+    let fake = card(0);
+    let build = |fp_len: u16, fp: usize| {
+        let mut data = vec![0x01, 0x00, 0x04, 0x00];
+        data.extend(fp_len.to_be_bytes());
+        data.extend(fake.text);
+        data.extend(&fake.photo);
+        data.extend(vec![0xEE; fp]);
+        data
+    };
+    for (len, actual) in [(512, 512), (1024, 1024), (0, 0)] {
+        assert!(parse_read_reply(cmd, &build(len, actual)).is_ok(), "{len}");
+    }
+    for (len, actual, why) in [
+        (256, 256, "fingerprint length 256"),
+        (512, 511, "expected 1798"),
+        (0, 1, "expected 1286"),
+    ] {
+        let err = parse_read_reply(cmd, &build(len, actual)).expect_err("bad");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    assert!(parse_read_reply(cmd, &[1, 0, 4, 0, 0]).is_err());
+}
+
+#[test]
+fn appended_address_is_read_for_new_cards_only() {
+    let mut r = Reader::new(SimLink::new(), ReaderOptions::default());
+    set_card(
+        &mut r,
+        Some(card(0).with_appended_address("北京市西城区测试街2号")),
+    );
+    let read = expect_card(r.poll().expect("poll"));
+    assert_eq!(
+        read.appended_address,
+        AppendedAddress::Present("北京市西城区测试街2号".into())
+    );
+    assert_eq!(r.poll().expect("poll"), PollOutcome::StillPresent);
+    let reads = sent(&mut r)
+        .iter()
+        .filter(|c| **c == Command::ReadAppendedAddress)
+        .count();
+    assert_eq!(reads, 1, "30 03 only once per card");
+    // SW3 91: none.
+    set_card(&mut r, Some(card(1)));
+    let read = expect_card(r.poll().expect("poll"));
+    assert_eq!(read.appended_address, AppendedAddress::Absent);
+    // The card moved before 30 03: the card is still reported, the address is unreadable.
+    r.transport_mut().sim.inject(Fault {
+        command: Some(Command::ReadAppendedAddress),
+        kind: FaultKind::Status(0x41),
+        times: 1,
+    });
+    set_card(&mut r, Some(card(2)));
+    let read = expect_card(r.poll().expect("poll"));
+    assert!(
+        matches!(&read.appended_address, AppendedAddress::Unreadable(why) if why.contains("0x41")),
+        "{:?}",
+        read.appended_address
+    );
+}
+
+#[test]
+fn appended_address_replies() {
+    assert_eq!(parse_appended_address(0x91, &[]), AppendedAddress::Absent);
+    assert_eq!(
+        parse_appended_address(0x90, &[0x20, 0x00].repeat(35)),
+        AppendedAddress::Absent
+    );
+    assert!(matches!(
+        parse_appended_address(0x90, &[0x20, 0x00, 0x31]),
+        AppendedAddress::Unreadable(_)
+    ));
+    assert!(matches!(
+        parse_appended_address(0x90, &[0x00, 0xD8]),
+        AppendedAddress::Unreadable(_)
+    ));
+    assert_eq!(
+        parse_appended_address(0x90, &[0x31, 0x00, 0x20, 0x00]),
+        AppendedAddress::Present("1".into())
+    );
+}
+
+#[test]
+fn every_sw3_code_on_every_card_command_is_handled() {
+    let codes = [
+        0x90, 0x91, 0x9F, 0x10, 0x11, 0x21, 0x23, 0x24, 0x31, 0x32, 0x33, 0x40, 0x41, 0x47, 0x60,
+        0x66, 0x80, 0x81, 0x00, 0xFF,
+    ];
+    let commands = [
+        Command::SamStatus,
+        Command::FindCard,
+        Command::SelectCard,
+        Command::ReadTextPhoto,
+        Command::ReadAppendedAddress,
+    ];
+    for command in commands {
+        for sw3 in codes {
+            let mut r = Reader::new(SimLink::new(), ReaderOptions::default());
+            set_card(&mut r, Some(card(0)));
+            r.transport_mut().sim.inject(Fault {
+                command: Some(command),
+                kind: FaultKind::Status(sw3),
+                times: 2,
+            });
+            let outcome = if command == Command::SamStatus {
+                r.start().map(|()| PollOutcome::NoCard)
+            } else {
+                r.poll()
+            };
+            let expected_ok = match (command, sw3) {
+                (Command::SamStatus, 0x90) => true,
+                (Command::SamStatus, _) => false,
+                (Command::FindCard, 0x9F | 0x80) => true,
+                (Command::SelectCard, 0x90 | 0x81) => true,
+                (Command::ReadTextPhoto, 0x41) => true,
+                // Anything on 30 03 leaves the card read.
+                (Command::ReadAppendedAddress, _) => true,
+                _ => false,
+            };
+            assert_eq!(
+                outcome.is_ok(),
+                expected_ok,
+                "{command} SW3 {sw3:#04x}: {outcome:?}"
+            );
+            if let Err(e) = outcome {
+                let message = e.to_string();
+                assert!(
+                    message.contains(&format!("{sw3:#04x}"))
+                        || message.contains("unsupported")
+                        || message.contains("malformed reply"),
+                    "{message}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn baud_probe_takes_the_first_rate_that_answers() {
+    let mut r = reader();
+    r.transport_mut().reader_baud = 19_200;
+    assert_eq!(r.probe_baud(&PROBE_BAUDS).expect("probe"), 19_200);
+    assert_eq!(r.options().baud, 19_200);
+    assert_eq!(
+        sent(&mut r)
+            .iter()
+            .filter(|c| **c == Command::SamStatus)
+            .count(),
+        4
+    );
+    // The read timeouts now scale with 19200.
+    set_card(&mut r, Some(card(0)));
+    expect_card(r.poll().expect("poll at 19200"));
+    let longest = r.transport_mut().timeouts.iter().max().copied();
+    let limit = Command::ReadTextPhoto.timeout(19_200);
+    assert!(
+        longest.is_some_and(|t| t <= limit && t > limit - Duration::from_millis(100)),
+        "{longest:?}"
+    );
+    assert!(limit > Command::ReadTextPhoto.timeout(115_200));
+
+    let mut r = reader();
+    r.transport_mut().reader_baud = 4800;
+    let err = r.probe_baud(&PROBE_BAUDS).expect_err("nothing answers");
+    assert!(matches!(err, ReaderError::NoReader { .. }), "{err}");
+    assert!(err.to_string().contains("13 F0 55"), "{err}");
+    let mut r = reader();
+    r.transport_mut().mute = true;
+    let err = r.probe_baud(&[115_200]).expect_err("silence");
+    assert!(err.to_string().contains("silence"), "{err}");
+}
+
+#[test]
+fn vendor_variants_are_unsupported_not_retried() {
+    for (protocol, what) in [
+        (Protocol::AdditiveChecksum, "additive checksum"),
+        (Protocol::StxEtx, "STX/ETX"),
+        (Protocol::AllBadCommand, "SW3 21"),
+    ] {
+        let mut r = reader();
+        r.transport_mut().sim.set_protocol(protocol);
+        let err = r.probe_baud(&PROBE_BAUDS).and_then(|_| r.start());
+        let err = err.expect_err("unsupported");
+        assert!(
+            matches!(err, ReaderError::UnsupportedProtocol { .. }),
+            "{protocol:?}: {err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("unsupported reader protocol") && message.contains(what),
+            "{message}"
+        );
+        assert!(
+            sent(&mut r).len() <= 2,
+            "{protocol:?}: no retry loop: {:?}",
+            sent(&mut r)
+        );
+    }
+}
+
+#[test]
+fn slow_reply_within_the_read_timeout_is_fine() {
+    // The in-memory link has no clock, but the timeouts handed to the transport are the
+    // per-command ones: short for find/select, baud-scaled for reads.
+    let mut r = reader();
+    set_card(&mut r, Some(card(0)));
+    expect_card(r.poll().expect("poll"));
+    let timeouts = &r.transport_mut().timeouts;
+    let near =
+        |t: &Duration, limit: Duration| *t <= limit && *t > limit - Duration::from_millis(50);
+    assert!(
+        near(&timeouts[0], Command::FindCard.timeout(115_200)),
+        "{timeouts:?}"
+    );
+    assert!(
+        timeouts
+            .iter()
+            .any(|t| near(t, Command::ReadTextPhoto.timeout(115_200))),
+        "{timeouts:?}"
     );
 }

@@ -2,6 +2,7 @@
 //! in-memory transport in tests as well as behind a pty.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use tracing::debug;
 
@@ -15,6 +16,56 @@ pub const FAKE_SAM_ID: [u8; 16] = [
     0x01, 0x00, 0x02, 0x00, 0x05, 0xB4, 0x32, 0x01, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
 ];
 
+/// Which protocol the simulated device speaks: GA 467, or one of the vendor variants a host must
+/// recognise and reject (reference §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Standard GA 467 frames.
+    #[default]
+    Ga467,
+    /// GA preamble, but an additive checksum (CVR-100AU style); every command gets a status reply.
+    AdditiveChecksum,
+    /// STX/ETX frames (`02 00 03 32 29 FF E4 03`) to every command.
+    StxEtx,
+    /// Standard frames, but SW3 21 (bad command) to everything: non-GA firmware.
+    AllBadCommand,
+}
+
+/// A fault to inject into the replies to matching commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Reply with this SW3 and no data instead of the real reply.
+    Status(u8),
+    /// Flip bits in the checksum byte.
+    Corrupt,
+    /// Send only the first `n` bytes of the reply.
+    Truncate(usize),
+    /// Send the reply after this delay.
+    Delay(Duration),
+    /// Send nothing.
+    Silent,
+}
+
+/// A fault for the next `times` replies to `command` (any command when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The command whose replies are affected (matched by CMD and PARA); `None` matches all.
+    pub command: Option<Command>,
+    /// What happens to the reply.
+    pub kind: FaultKind,
+    /// How many replies it affects.
+    pub times: u32,
+}
+
+/// One reply to send, possibly late.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Bytes on the wire (noise prefix included).
+    pub bytes: Vec<u8>,
+    /// How long to wait before sending them.
+    pub delay: Duration,
+}
+
 /// A simulated SAM reader. The caller decides when a card is on the antenna.
 #[derive(Debug, Clone)]
 pub struct Simulator {
@@ -23,8 +74,9 @@ pub struct Simulator {
     selected: bool,
     max_rf_byte: Option<u8>,
     reply_prefix: Vec<u8>,
-    corrupt_replies: u32,
+    faults: Vec<Fault>,
     scripted: VecDeque<Vec<u8>>,
+    protocol: Protocol,
 }
 
 impl Default for Simulator {
@@ -42,9 +94,20 @@ impl Simulator {
             selected: false,
             max_rf_byte: None,
             reply_prefix: Vec::new(),
-            corrupt_replies: 0,
+            faults: Vec::new(),
             scripted: VecDeque::new(),
+            protocol: Protocol::Ga467,
         }
+    }
+
+    /// Switches the protocol the device speaks.
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
+    /// Fault injection: queues a fault (faults apply in the order injected).
+    pub fn inject(&mut self, fault: Fault) {
+        self.faults.push(fault);
     }
 
     /// Places a card on (or removes it from) the antenna. A new card must be selected again.
@@ -70,7 +133,11 @@ impl Simulator {
 
     /// Fault injection: the next `n` replies carry a wrong checksum.
     pub fn corrupt_next_replies(&mut self, n: u32) {
-        self.corrupt_replies = n;
+        self.inject(Fault {
+            command: None,
+            kind: FaultKind::Corrupt,
+            times: n,
+        });
     }
 
     /// Fault injection: answer the next command with these raw bytes instead of the real reply
@@ -84,47 +151,109 @@ impl Simulator {
         self.decoder.clear();
     }
 
-    /// Feeds bytes from the host; returns the reply bytes for every complete command in them.
+    /// Feeds bytes from the host; returns the reply bytes for every complete command in them
+    /// (delays ignored).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.feed_replies(bytes)
+            .into_iter()
+            .flat_map(|r| r.bytes)
+            .collect()
+    }
+
+    /// Feeds bytes from the host; returns one [`Reply`] per complete command in them.
+    pub fn feed_replies(&mut self, bytes: &[u8]) -> Vec<Reply> {
         self.decoder.push(bytes);
         let mut out = Vec::new();
         while let Some(item) = self.decoder.next_frame() {
-            let reply = match item {
+            let (command, reply) = match item {
                 Ok(body) => self.execute(&body),
                 Err(e) => {
                     debug!(error = %e, "sim: bad frame from host");
-                    match e {
-                        FrameError::BadChecksum { .. } => plain(status::BAD_CHECKSUM),
-                        _ => plain(status::BAD_LENGTH),
-                    }
+                    let sw3 = match e {
+                        FrameError::BadChecksum { .. } => status::BAD_CHECKSUM,
+                        _ => status::BAD_LENGTH,
+                    };
+                    (None, plain(sw3))
                 }
             };
-            let mut reply = match self.scripted.pop_front() {
-                Some(raw) => raw,
-                None => reply,
+            let mut reply = Reply {
+                bytes: match self.scripted.pop_front() {
+                    Some(raw) => raw,
+                    None => reply,
+                },
+                delay: Duration::ZERO,
             };
-            if self.corrupt_replies > 0 {
-                self.corrupt_replies -= 1;
-                if let Some(chk) = reply.last_mut() {
-                    *chk ^= 0x5A;
+            if let Some(kind) = self.take_fault(command) {
+                match kind {
+                    FaultKind::Status(sw3) => reply.bytes = plain(sw3),
+                    FaultKind::Corrupt => {
+                        if let Some(chk) = reply.bytes.last_mut() {
+                            *chk ^= 0x5A;
+                        }
+                    }
+                    FaultKind::Truncate(n) => reply.bytes.truncate(n),
+                    FaultKind::Delay(d) => reply.delay = d,
+                    FaultKind::Silent => continue,
                 }
             }
-            debug!(reply = %hex(&reply), "sim: reply");
-            out.extend_from_slice(&self.reply_prefix);
-            out.extend_from_slice(&reply);
+            debug!(reply = %hex(&reply.bytes), "sim: reply");
+            let mut bytes = self.reply_prefix.clone();
+            bytes.append(&mut reply.bytes);
+            reply.bytes = bytes;
+            out.push(reply);
         }
         out
     }
 
-    fn execute(&mut self, body: &[u8]) -> Vec<u8> {
+    /// The first pending fault for `command`, used up by one.
+    fn take_fault(&mut self, command: Option<Command>) -> Option<FaultKind> {
+        let same = |a: &Command, b: &Command| a.cmd_para() == b.cmd_para();
+        let index = self.faults.iter().position(|f| {
+            f.times > 0
+                && match (&f.command, &command) {
+                    (None, _) => true,
+                    (Some(want), Some(got)) => same(want, got),
+                    (Some(_), None) => false,
+                }
+        })?;
+        let fault = self.faults.get_mut(index)?;
+        fault.times -= 1;
+        let kind = fault.kind.clone();
+        if fault.times == 0 {
+            self.faults.remove(index);
+        }
+        Some(kind)
+    }
+
+    /// Runs one command; returns it (when recognised) and the reply.
+    fn execute(&mut self, body: &[u8]) -> (Option<Command>, Vec<u8>) {
         debug!(body = %hex(body), "sim: command");
         let (cmd, para, data) = match body {
             [cmd, para, data @ ..] => (*cmd, *para, data),
-            _ => return plain(status::BAD_LENGTH),
+            _ => return (None, plain(status::BAD_LENGTH)),
         };
-        let Some(command) = Command::from_frame(cmd, para, data) else {
-            return plain(status::BAD_COMMAND);
+        let command = Command::from_frame(cmd, para, data);
+        let reply = match (self.protocol, command) {
+            (Protocol::Ga467, Some(command)) => self.execute_ga467(command),
+            (Protocol::Ga467 | Protocol::AllBadCommand, _) => plain(status::BAD_COMMAND),
+            (Protocol::AdditiveChecksum, _) => {
+                let mut frame = plain(status::OK);
+                let sum = frame
+                    .iter()
+                    .skip(5)
+                    .take(frame.len().saturating_sub(6))
+                    .fold(0u8, |acc, b| acc.wrapping_add(*b));
+                if let Some(chk) = frame.last_mut() {
+                    *chk = 0u8.wrapping_sub(sum);
+                }
+                frame
+            }
+            (Protocol::StxEtx, _) => vec![0x02, 0x00, 0x03, 0x32, 0x29, 0xFF, 0xE4, 0x03],
         };
+        (command, reply)
+    }
+
+    fn execute_ga467(&mut self, command: Command) -> Vec<u8> {
         let present = self.card.is_some();
         match command {
             Command::ResetSam | Command::SamStatus => plain(status::OK),
@@ -155,8 +284,14 @@ impl Simulator {
                     None => plain(status::READ_FAILED),
                 }
             }
-            Command::ReadAppendedAddress if present && self.selected => plain(status::NO_CONTENT),
-            Command::ReadAppendedAddress => plain(status::READ_FAILED),
+            Command::ReadAppendedAddress => match self.card.as_ref().filter(|_| self.selected) {
+                Some(FakeCard {
+                    appended_address: Some(address),
+                    ..
+                }) => encode_response(0, 0, status::OK, &appended_address(address)),
+                Some(_) => plain(status::NO_CONTENT),
+                None => plain(status::READ_FAILED),
+            },
         }
     }
 }
@@ -166,18 +301,38 @@ fn plain(sw3: u8) -> Vec<u8> {
     encode_response(0, 0, sw3, &[])
 }
 
-/// `30 01` / `30 10` (no fingerprint) reply for `card`; the length fields state the real sizes.
+/// `30 01` / `30 10` reply for `card`; the length fields state the real sizes.
 fn read_reply(card: &FakeCard, fingerprint: bool) -> Vec<u8> {
     let len16 = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes();
     let mut data = Vec::with_capacity(6 + card.text.len() + card.photo.len());
     data.extend_from_slice(&len16(card.text.len()));
     data.extend_from_slice(&len16(card.photo.len()));
     if fingerprint {
-        data.extend_from_slice(&[0, 0]);
+        data.extend_from_slice(&len16(card.fingerprint.len()));
     }
     data.extend_from_slice(&card.text);
     data.extend_from_slice(&card.photo);
+    if fingerprint {
+        data.extend_from_slice(&card.fingerprint);
+    }
     encode_response(0, 0, status::OK, &data)
+}
+
+/// The `30 03` data: the address as 70 bytes of UCS-2LE, space padded (§13 question 2).
+fn appended_address(address: &str) -> Vec<u8> {
+    let mut data: Vec<u8> = address
+        .encode_utf16()
+        .take(35)
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    data.resize(70, 0);
+    for pair in data
+        .chunks_exact_mut(2)
+        .skip(address.encode_utf16().count())
+    {
+        pair.copy_from_slice(&[0x20, 0x00]);
+    }
+    data
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::cards::FakeCard;
 use super::engine::Simulator;
+use super::scenario::{Action, Scenario, Timeline};
 use crate::card::mask_id_number;
 use crate::command::wire_time;
 
@@ -68,36 +69,110 @@ pub enum SimError {
     },
 }
 
-/// Serves the simulated reader on a new pty until `stop` is set, then removes the symlink.
+/// Serves the simulated reader on a new pty until `stop` is set, then removes the symlink. Cards
+/// are placed and removed on the timer in `opts`.
 pub fn run_pty(opts: PtySimOptions, stop: Arc<AtomicBool>) -> Result<(), SimError> {
-    let (mut master, slave) = TTYPort::pair().map_err(SimError::Pty)?;
-    let slave_path = slave.name().ok_or(SimError::NoSlaveName)?;
-    drop(slave);
-    master.set_timeout(TICK).map_err(SimError::Pty)?;
-    let _link = LinkGuard::create(&opts.link, &slave_path)?;
-    info!(link = %opts.link.display(), slave = %slave_path, baud = opts.baud, "simulated GA 467 reader ready");
+    let scenario = Scenario::from_timer(&opts);
+    run_scenario(&opts.link, scenario, stop)
+}
 
+/// A plugged-in simulated device: the pty master and the published link.
+struct Plugged {
+    master: TTYPort,
+    _link: LinkGuard,
+}
+
+impl Plugged {
+    fn plug(link: &Path, baud: u32) -> Result<Self, SimError> {
+        let (mut master, slave) = TTYPort::pair().map_err(SimError::Pty)?;
+        let slave_path = slave.name().ok_or(SimError::NoSlaveName)?;
+        drop(slave);
+        master.set_timeout(TICK).map_err(SimError::Pty)?;
+        let guard = LinkGuard::create(link, &slave_path)?;
+        info!(link = %link.display(), slave = %slave_path, baud, "simulated GA 467 reader ready");
+        Ok(Self {
+            master,
+            _link: guard,
+        })
+    }
+}
+
+/// Serves the simulated reader at `link` following `scenario` until `stop` is set or an
+/// [`Action::Exit`] step, then removes the symlink.
+pub fn run_scenario(
+    link: &Path,
+    scenario: Scenario,
+    stop: Arc<AtomicBool>,
+) -> Result<(), SimError> {
+    let mut plugged = Some(Plugged::plug(link, scenario.baud)?);
     let mut sim = Simulator::new();
-    let mut schedule = Schedule::new(&opts, Instant::now());
+    sim.set_protocol(scenario.protocol);
+    let mut timeline = Timeline::new(&scenario);
+    let started = Instant::now();
     let mut client = false;
+    let mut junk = 0x1234_5678u32;
     let mut buf = [0u8; 256];
     while !stop.load(Ordering::Relaxed) {
-        if let Some(change) = schedule.tick(Instant::now()) {
-            let card = change.and_then(|i| opts.cards.get(i)).cloned();
-            match &card {
-                Some(c) => {
-                    let number = mask_id_number(&c.number().unwrap_or_default());
+        for action in timeline.due(started.elapsed()) {
+            match action {
+                Action::Place(card) => {
+                    let number = mask_id_number(&card.number().unwrap_or_default());
                     info!(%number, "sim: card placed");
+                    sim.set_card(Some(*card));
                 }
-                None => info!("sim: card removed"),
+                Action::Remove => {
+                    info!("sim: card removed");
+                    sim.set_card(None);
+                }
+                Action::Unplug => {
+                    info!("sim: reader unplugged");
+                    plugged = None;
+                    client = false;
+                    sim.reset_link();
+                }
+                Action::Replug => {
+                    if plugged.is_none() {
+                        plugged = Some(Plugged::plug(link, scenario.baud)?);
+                    }
+                }
+                Action::Fault(fault) => {
+                    info!(?fault, "sim: fault armed");
+                    sim.inject(fault);
+                }
+                Action::Noise(bytes) => sim.set_reply_prefix(bytes),
+                Action::Exit => {
+                    info!("simulated reader: scenario ends");
+                    return Ok(());
+                }
             }
-            sim.set_card(card);
         }
-        match master.read(&mut buf) {
+        let Some(port) = plugged.as_mut() else {
+            thread::sleep(TICK);
+            continue;
+        };
+        match port.master.read(&mut buf) {
             Ok(n) if n > 0 => {
                 client = true;
-                let reply = sim.feed(buf.get(..n).unwrap_or_default());
-                if let Err(e) = write_paced(&mut master, &reply, opts.baud, &stop) {
+                let input = buf.get(..n).unwrap_or_default();
+                // The pty master sees the termios of the slave: the rate the host set.
+                let host_baud = port.master.baud_rate().unwrap_or(scenario.baud);
+                let result = if host_baud == scenario.baud {
+                    serve(&mut port.master, &mut sim, input, scenario.baud, &stop)
+                } else {
+                    // What a UART at the wrong rate delivers: garbage both ways.
+                    debug!(
+                        host_baud,
+                        "sim: host at the wrong rate, answering with line noise"
+                    );
+                    let noise: Vec<u8> = (0..n * 2)
+                        .map(|_| {
+                            junk = junk.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                            (junk >> 24) as u8 & 0xF7
+                        })
+                        .collect();
+                    write_paced(&mut port.master, &noise, scenario.baud, &stop)
+                };
+                if let Err(e) = result {
                     debug!(error = %e, "sim: reply not delivered");
                     sim.reset_link();
                 }
@@ -125,6 +200,24 @@ pub fn run_pty(opts: PtySimOptions, stop: Arc<AtomicBool>) -> Result<(), SimErro
     Ok(())
 }
 
+/// Feeds host bytes to the engine and sends its replies, each after its delay, paced.
+fn serve(
+    port: &mut TTYPort,
+    sim: &mut Simulator,
+    input: &[u8],
+    baud: u32,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    for reply in sim.feed_replies(input) {
+        let until = Instant::now() + reply.delay;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            thread::sleep(TICK.min(until.saturating_duration_since(Instant::now())));
+        }
+        write_paced(port, &reply.bytes, baud, stop)?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` in small chunks, each after its wire time at `baud`, like a real UART would.
 fn write_paced(port: &mut TTYPort, bytes: &[u8], baud: u32, stop: &AtomicBool) -> io::Result<()> {
     for chunk in bytes.chunks(CHUNK) {
@@ -135,45 +228,6 @@ fn write_paced(port: &mut TTYPort, bytes: &[u8], baud: u32, stop: &AtomicBool) -
         port.write_all(chunk)?;
     }
     Ok(())
-}
-
-/// Which card is on the antenna when: absent, card 0, absent, card 1, …
-struct Schedule {
-    present: Duration,
-    absent: Duration,
-    count: usize,
-    next: usize,
-    current: Option<usize>,
-    since: Instant,
-}
-
-impl Schedule {
-    fn new(opts: &PtySimOptions, now: Instant) -> Self {
-        Self {
-            present: opts.present,
-            absent: opts.absent,
-            count: opts.cards.len(),
-            next: 0,
-            current: None,
-            since: now,
-        }
-    }
-
-    /// `Some(new state)` when the antenna changes at `now`.
-    fn tick(&mut self, now: Instant) -> Option<Option<usize>> {
-        let elapsed = now.saturating_duration_since(self.since);
-        match self.current {
-            None if self.count > 0 && elapsed >= self.absent => {
-                let index = self.next % self.count;
-                self.next = index + 1;
-                self.current = Some(index);
-            }
-            Some(_) if elapsed >= self.present => self.current = None,
-            _ => return None,
-        }
-        self.since = now;
-        Some(self.current)
-    }
 }
 
 /// The published symlink; removed on drop if it still points at our slave.
@@ -215,41 +269,5 @@ impl Drop for LinkGuard {
         if ours && let Err(e) = std::fs::remove_file(&self.path) {
             warn!(link = %self.path.display(), error = %e, "sim: cannot remove symlink");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schedule_starts_absent_and_cycles() {
-        let t0 = Instant::now();
-        let opts = PtySimOptions {
-            link: PathBuf::new(),
-            baud: 115_200,
-            present: Duration::from_millis(100),
-            absent: Duration::from_millis(50),
-            cards: super::super::fake_resident_cards()
-                .into_iter()
-                .take(2)
-                .collect(),
-        };
-        let mut s = Schedule::new(&opts, t0);
-        let at = |ms| t0 + Duration::from_millis(ms);
-        assert_eq!(s.tick(at(10)), None);
-        assert_eq!(s.tick(at(50)), Some(Some(0)));
-        assert_eq!(s.tick(at(100)), None);
-        assert_eq!(s.tick(at(150)), Some(None));
-        assert_eq!(s.tick(at(200)), Some(Some(1)));
-        assert_eq!(s.tick(at(300)), Some(None));
-        assert_eq!(s.tick(at(350)), Some(Some(0)));
-
-        let empty = PtySimOptions {
-            cards: Vec::new(),
-            ..opts
-        };
-        let mut s = Schedule::new(&empty, t0);
-        assert_eq!(s.tick(at(10_000)), None);
     }
 }
