@@ -10,16 +10,22 @@
 //!   for cards with re-read suppression.
 //! * [`card`]: the 256-byte text block: card type, UCS-2 fields, resident layout, ID-number checks
 //!   and masking for logs.
-//! * [`sim`] (beside the stack): a simulated reader, in memory or behind a pty.
+//! * [`sim`] (beside the stack): a simulated reader, in memory or behind a pty, driven by a
+//!   [`sim::Scenario`].
+//! * [`variant`]: recognising vendor protocols that are not GA 467.
+//! * `photo` (feature `wlt-plugin`): the optional run-time WLT photo decoder.
 //!
 //! Nothing here panics on device input: every length is checked before slicing.
 
-#![forbid(unsafe_code)]
+// Unsafe code is denied everywhere except the optional vendor-library loader (`photo`).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod card;
 pub mod command;
 pub mod frame;
+#[cfg(feature = "wlt-plugin")]
+pub mod photo;
 pub mod reader;
 pub mod sim;
 pub mod status;
