@@ -1,7 +1,9 @@
 //! The ID card reader supervisor: one thread per configured GA 467 reader. It opens the serial
-//! port, checks the SAM, polls for cards and reports each new card once. When the port fails
-//! (unplugged USB adapter, wrong device) it closes it and tries again with bounded backoff, so a
-//! reader plugged back in is picked up without a restart.
+//! port (probing the rate when `baud = "auto"`), checks the SAM, polls for cards and reports each
+//! new card once. When the port fails (unplugged USB adapter, wrong device) it closes it and tries
+//! again with bounded backoff, so a reader plugged back in is picked up without a restart. A
+//! device that answers but does not speak GA 467 is reported once as an unsupported reader
+//! protocol and retried only at the longest backoff.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ga467::card::{CivilDate, ParsedText, Sex, Validity, mask_id_number, run_checks};
-use ga467::reader::{CardRead, PollOutcome, Reader, ReaderError, ReaderOptions};
+use ga467::photo::WltDecoder;
+use ga467::reader::{
+    AppendedAddress, CardRead, PROBE_BAUDS, PollOutcome, Reader, ReaderError, ReaderOptions,
+};
 use ga467::transport::SerialTransport;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -25,6 +30,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Consecutive failed polls (garbled replies, timeouts) before the port is reopened.
 const MAX_POLL_FAILURES: u32 = 5;
+/// While idle, the SAM status is re-checked this often (reference §6).
+const STATUS_RECHECK: Duration = Duration::from_secs(5);
 
 pub fn spawn(
     name: String,
@@ -36,15 +43,58 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("id-reader-{name}"))
         .spawn(move || {
+            let decoder = load_decoder(&name, &config);
             let supervisor = Supervisor {
                 name,
                 config,
                 tx,
                 events,
                 stop,
+                decoder,
             };
             supervisor.run();
         })
+}
+
+/// The configured photo decoder; a library that cannot be loaded is a warning (records keep the
+/// raw WLT photo), not a reason to stop reading cards.
+fn load_decoder(name: &str, config: &IdReaderConfig) -> Option<WltDecoder> {
+    let settings = config.photo_decoder.as_ref()?;
+    match WltDecoder::load(&settings.library, settings.signature.0) {
+        Ok(decoder) => {
+            info!(reader = %name, library = %settings.library.display(), signature = settings.signature.0.as_str(), "WLT photo decoder loaded");
+            Some(decoder)
+        }
+        Err(e) => {
+            warn!(reader = %name, error = %e, "WLT photo decoder unavailable; records keep the raw WLT photo only");
+            None
+        }
+    }
+}
+
+/// Why a session ended.
+struct Problem {
+    text: String,
+    /// The device answers, but not in GA 467: retry only at the longest backoff.
+    unsupported: bool,
+}
+
+impl From<String> for Problem {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            unsupported: false,
+        }
+    }
+}
+
+impl From<ReaderError> for Problem {
+    fn from(e: ReaderError) -> Self {
+        Self {
+            unsupported: matches!(e, ReaderError::UnsupportedProtocol { .. }),
+            text: e.to_string(),
+        }
+    }
 }
 
 struct Supervisor {
@@ -53,15 +103,18 @@ struct Supervisor {
     tx: mpsc::Sender<DeviceEvent>,
     events: EventBus,
     stop: Arc<AtomicBool>,
+    decoder: Option<WltDecoder>,
 }
 
 impl Supervisor {
     fn run(&self) {
         let mut backoff = BACKOFF_FIRST;
         let mut last_problem = String::new();
+        // With `baud = "auto"`, the rate found last is tried first after a reconnect.
+        let mut known_baud = self.config.baud.fixed();
         while !self.stopped() {
             let started = Instant::now();
-            let problem = match self.serve() {
+            let problem = match self.serve(&mut known_baud) {
                 Ok(()) => return,
                 Err(problem) => problem,
             };
@@ -69,17 +122,20 @@ impl Supervisor {
             if started.elapsed() > BACKOFF_MAX {
                 backoff = BACKOFF_FIRST;
             }
+            if problem.unsupported {
+                backoff = BACKOFF_MAX;
+            }
             // Say it once per change, not every retry.
-            if problem != last_problem {
-                warn!(reader = %self.name, port = %self.config.port.display(), %problem, "ID card reader unavailable; retrying");
+            if problem.text != last_problem {
+                warn!(reader = %self.name, port = %self.config.port.display(), problem = %problem.text, "ID card reader unavailable; retrying");
                 emit(
                     &self.events,
                     Event::ReaderUnavailable {
                         reader: self.name.clone(),
-                        reason: problem.clone(),
+                        reason: problem.text.clone(),
                     },
                 );
-                last_problem = problem;
+                last_problem = problem.text;
             }
             self.sleep(backoff);
             backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -102,22 +158,41 @@ impl Supervisor {
         }
     }
 
+    fn reader_options(&self, baud: u32) -> ReaderOptions {
+        ReaderOptions {
+            baud,
+            byte_gap: Duration::from_millis(100),
+            rearm_after_empty_polls: self.config.rearm_after_empty_polls.get() as u32,
+            fingerprint: self.config.fingerprint,
+            appended_address: self.config.appended_address,
+            max_rf_byte: Some(0x50),
+            status_recheck: STATUS_RECHECK,
+        }
+    }
+
     /// One session on an open port. Returns Ok on shutdown, Err with the reason otherwise.
-    fn serve(&self) -> Result<(), String> {
-        let baud = self.config.baud.0;
+    fn serve(&self, known_baud: &mut Option<u32>) -> Result<(), Problem> {
         let port = self.config.port.to_string_lossy();
-        let transport = SerialTransport::open(&port, baud).map_err(|e| e.to_string())?;
-        let mut reader = Reader::new(
-            transport,
-            ReaderOptions {
-                baud,
-                byte_gap: Duration::from_millis(100),
-                rearm_after_empty_polls: self.config.rearm_after_empty_polls.get() as u32,
-            },
-        );
-        reader.sam_status().map_err(|e| e.to_string())?;
+        let first_rate = known_baud.unwrap_or(PROBE_BAUDS[0]);
+        let transport = SerialTransport::open(&port, first_rate).map_err(|e| e.to_string())?;
+        let mut reader = Reader::new(transport, self.reader_options(first_rate));
+        let baud = match self.config.baud.fixed() {
+            Some(rate) => rate,
+            None => {
+                let mut rates = vec![first_rate];
+                rates.extend(PROBE_BAUDS.iter().filter(|r| **r != first_rate));
+                let rate = reader.probe_baud(&rates)?;
+                if *known_baud != Some(rate) {
+                    info!(reader = %self.name, baud = rate, "reader line rate detected");
+                }
+                *known_baud = Some(rate);
+                rate
+            }
+        };
+        reader.start()?;
         let sam_id = match reader.sam_id() {
             Ok(id) => Some(hex(&id)),
+            Err(e @ ReaderError::Io { .. }) => return Err(e.into()),
             Err(e) => {
                 warn!(reader = %self.name, error = %e, "cannot read the SAM id; records will lack it");
                 None
@@ -146,13 +221,16 @@ impl Supervisor {
                 }
                 Ok(PollOutcome::NoCard | PollOutcome::StillPresent) => failures = 0,
                 Err(ReaderError::Io { source, .. }) => {
-                    return Err(format!("port failed: {source}"));
+                    return Err(format!("port failed: {source}").into());
+                }
+                Err(e @ (ReaderError::UnsupportedProtocol { .. } | ReaderError::Sam { .. })) => {
+                    return Err(e.into());
                 }
                 Err(e) => {
                     failures += 1;
                     debug!(reader = %self.name, error = %e, failures, "poll failed");
                     if failures >= MAX_POLL_FAILURES {
-                        return Err(e.to_string());
+                        return Err(e.into());
                     }
                 }
             }
@@ -162,12 +240,25 @@ impl Supervisor {
     }
 
     fn report(&self, card: &CardRead, device: &DeviceInfo) {
-        let read_instant = Instant::now();
+        let capture = capture_of(
+            card,
+            device,
+            self.decoder.as_ref(),
+            CivilDate::today_in_china(),
+        );
         let masked_number = card.parsed.number().map(mask_id_number).unwrap_or_default();
+        let failed: Vec<&str> = capture
+            .identity
+            .iter()
+            .flat_map(|i| &i.checks)
+            .filter(|c| c.result == CheckResult::Fail)
+            .map(|c| c.name.as_str())
+            .collect();
         info!(
             reader = %self.name,
             card_type = card.card_type.as_str(),
             id_number = %masked_number,
+            failed_checks = ?failed,
             "card read"
         );
         emit(
@@ -175,17 +266,9 @@ impl Supervisor {
             Event::CardRead {
                 reader: self.name.clone(),
                 card_type: card.card_type.as_str().into(),
-                masked_number: masked_number.clone(),
+                masked_number,
             },
         );
-        let capture = Capture {
-            captured_at: SystemTime::now(),
-            instant: read_instant,
-            device: device.clone(),
-            identity: Some(identity_of(card, &self.name, CivilDate::today_in_china())),
-            evidence: evidence_of(card),
-            summary: format!("{} {masked_number}", card.card_type.as_str()),
-        };
         if self
             .tx
             .blocking_send(DeviceEvent::Captured(Box::new(capture)))
@@ -193,6 +276,42 @@ impl Supervisor {
         {
             debug!(reader = %self.name, "station gone; card dropped at shutdown");
         }
+    }
+}
+
+/// Everything one card read contributes to a record: the identity (every field, the checks) and
+/// the evidence (raw WLT always, the decoded photo when a decoder is loaded and succeeds,
+/// fingerprints when they were read). `today` is the date expiry is judged against.
+pub fn capture_of(
+    card: &CardRead,
+    device: &DeviceInfo,
+    decoder: Option<&WltDecoder>,
+    today: CivilDate,
+) -> Capture {
+    let instant = Instant::now();
+    let mut identity = identity_of(card, &device.name, today);
+    let decoded = decoder.map(|d| d.decode(&card.photo_wlt));
+    match &decoded {
+        Some(Ok(_)) => identity.checks.push(Check {
+            name: "photo_decoding".into(),
+            result: CheckResult::Pass,
+            detail: None,
+        }),
+        Some(Err(e)) => identity.checks.push(Check {
+            name: "photo_decoding".into(),
+            result: CheckResult::Fail,
+            detail: Some(format!("{e}; the raw WLT photo is kept")),
+        }),
+        None => {}
+    }
+    let masked_number = card.parsed.number().map(mask_id_number).unwrap_or_default();
+    Capture {
+        captured_at: SystemTime::now(),
+        instant,
+        device: device.clone(),
+        identity: Some(identity),
+        evidence: evidence_of(card, decoded.and_then(Result::ok)),
+        summary: format!("{} {masked_number}", card.card_type.as_str()),
     }
 }
 
@@ -246,6 +365,16 @@ pub fn identity_of(card: &CardRead, device: &str, today: CivilDate) -> Identity 
         text_raw: Some(BASE64.encode(card.text)),
         ..Default::default()
     };
+    let mut extra_checks = Vec::new();
+    match &card.appended_address {
+        AppendedAddress::Present(address) => identity.appended_address = Some(address.clone()),
+        AppendedAddress::Unreadable(why) => extra_checks.push(Check {
+            name: "appended_address_read".into(),
+            result: CheckResult::Fail,
+            detail: Some(why.clone()),
+        }),
+        AppendedAddress::Absent | AppendedAddress::NotRequested => {}
+    }
     match parsed {
         ParsedText::Resident(t) => {
             identity.nation = Some(Coded {
@@ -285,58 +414,200 @@ pub fn identity_of(card: &CardRead, device: &str, today: CivilDate) -> Identity 
             },
             detail: c.detail,
         })
+        .chain(extra_checks)
         .collect();
     identity
 }
 
-/// The card's evidence: the raw WLT photo, always (decoding it needs a vendor library).
-fn evidence_of(card: &CardRead) -> Vec<Evidence> {
-    vec![Evidence {
-        role: "face_photo_wlt".into(),
-        media_type: "application/octet-stream".into(),
-        bytes: card.photo_wlt.clone(),
+/// The card's evidence: the raw WLT photo always (decoding needs a vendor library), the decoded
+/// BMP when there is one, and the fingerprint templates when they were read (opaque).
+fn evidence_of(card: &CardRead, decoded_photo: Option<Vec<u8>>) -> Vec<Evidence> {
+    let blob = |role: &str, media_type: &str, bytes: Vec<u8>| Evidence {
+        role: role.into(),
+        media_type: media_type.into(),
+        bytes,
         identity: None,
         label: None,
-    }]
+    };
+    let mut evidence = vec![blob(
+        "face_photo_wlt",
+        "application/octet-stream",
+        card.photo_wlt.clone(),
+    )];
+    if let Some(bmp) = decoded_photo {
+        evidence.push(blob("face_photo", "image/bmp", bmp));
+    }
+    if let Some(fp) = &card.fingerprint {
+        evidence.push(blob("fingerprint", "application/octet-stream", fp.clone()));
+    }
+    evidence
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ga467::sim::{FakeCard, fake_cards_all_types};
 
-    #[test]
-    fn iso_dates_only_for_eight_digits() {
-        assert_eq!(iso_date("19491231"), "1949-12-31");
-        assert_eq!(iso_date("长期"), "长期");
-        assert_eq!(iso_date("2020013"), "2020013");
+    fn today() -> CivilDate {
+        CivilDate::new(2026, 11, 27).unwrap()
+    }
+
+    fn read(fake: &FakeCard) -> CardRead {
+        let mut data = vec![0x01, 0x00, 0x04, 0x00];
+        data.extend(fake.text);
+        data.extend(&fake.photo);
+        ga467::reader::parse_read_reply(ga467::Command::ReadTextPhoto, &data).unwrap()
+    }
+
+    fn device() -> DeviceInfo {
+        DeviceInfo {
+            kind: "ga467".into(),
+            name: "desk".into(),
+            sam_id: Some("00".repeat(16)),
+            detail: None,
+        }
     }
 
     #[test]
-    fn fake_cards_map_to_identity_fields() {
-        for fake in ga467::sim::fake_resident_cards() {
-            let parsed = ga467::card::parse_text(&fake.text).unwrap();
-            let card = CardRead {
-                text: fake.text,
-                photo_wlt: fake.photo.clone(),
-                card_type: parsed.card_type(),
-                parsed,
-            };
-            let identity = identity_of(&card, "desk", CivilDate::today_in_china());
-            assert_eq!(identity.document, "resident");
-            let number = identity.id_number.clone().unwrap();
-            assert!(ga467::card::id_number_valid(&number), "{number}");
-            let birth = identity.birth_date.clone().unwrap();
+    fn iso_dates_only_for_real_dates() {
+        assert_eq!(iso_date("19491231"), "1949-12-31");
+        assert_eq!(iso_date("长期"), "长期");
+        assert_eq!(iso_date("2020013"), "2020013");
+        assert_eq!(iso_date("20230229"), "20230229");
+    }
+
+    #[test]
+    fn every_card_type_maps_every_field_and_passes_its_checks() {
+        let cards = fake_cards_all_types();
+        let identities: Vec<Identity> = cards
+            .iter()
+            .map(|f| identity_of(&read(f), "desk", today()))
+            .collect();
+        let documents: Vec<&str> = identities.iter().map(|i| i.document.as_str()).collect();
+        assert_eq!(
+            documents,
+            [
+                "resident",
+                "resident",
+                "resident",
+                "foreign_permanent_2017",
+                "foreign_permanent_2023",
+                "hk_macau_taiwan"
+            ]
+        );
+        for (identity, fake) in identities.iter().zip(&cards) {
             assert_eq!(
-                birth.replace('-', ""),
-                number[6..14],
-                "birth date matches the number"
-            );
-            assert!(identity.nation.as_ref().unwrap().label.is_some());
-            assert_eq!(evidence_of(&card)[0].bytes, fake.photo);
-            assert_eq!(
-                BASE64.decode(identity.text_raw.unwrap()).unwrap(),
+                BASE64.decode(identity.text_raw.as_ref().unwrap()).unwrap(),
                 fake.text
             );
+            assert!(!identity.checks.is_empty());
+            for c in &identity.checks {
+                assert_eq!(c.result, CheckResult::Pass, "{}: {c:?}", identity.document);
+            }
         }
+        let [a, _, c, i, y, j] = identities.as_slice() else {
+            panic!("six cards")
+        };
+        assert_eq!(a.name.as_deref(), Some("测试甲"));
+        assert_eq!(a.sex.as_ref().unwrap().label.as_deref(), Some("男"));
+        assert_eq!(a.nation.as_ref().unwrap().label.as_deref(), Some("汉"));
+        assert_eq!(a.birth_date.as_deref(), Some("1990-03-07"));
+        assert_eq!(a.valid_until.as_deref(), Some("2040-06-10"));
+        assert!(a.address.is_some() && a.issuer.is_some());
+        assert_eq!(c.valid_until.as_deref(), Some("long_term"));
+        assert_eq!(c.nation.as_ref().unwrap().label.as_deref(), Some("畲"));
+
+        assert_eq!(i.name_en.as_deref(), Some("TESTPERSON, ALPHA"));
+        assert_eq!(i.name.as_deref(), Some("测试丁"));
+        assert_eq!(i.id_number.as_deref(), Some("CAN110090010001"));
+        assert_eq!(i.nationality.as_deref(), Some("CAN"));
+        assert_eq!(i.card_version.as_deref(), Some("02"));
+        assert_eq!(i.issuer_code.as_deref(), Some("1100"));
+        assert_eq!(i.birth_date.as_deref(), Some("1990-01-01"));
+        assert_eq!(i.nation, None);
+
+        assert_eq!(
+            y.name_en.as_deref(),
+            Some("TESTPERSON, ALPHABETA GAMMADELTA EPSILON ZETA")
+        );
+        assert_eq!(y.renewal_count.as_deref(), Some("00"));
+        assert_eq!(y.previous_number_link.as_deref(), Some("BJ1"));
+        assert_eq!(y.sex.as_ref().unwrap().label.as_deref(), Some("女"));
+        assert!(y.id_number.as_deref().unwrap().starts_with('9'));
+
+        assert_eq!(j.permit_number.as_deref(), Some("H12345678"));
+        assert_eq!(j.issue_count.as_deref(), Some("01"));
+        assert!(j.address.is_some() && j.issuer.is_some());
+        assert!(j.id_number.as_deref().unwrap().starts_with("81"));
+    }
+
+    #[test]
+    fn failed_checks_are_reported_and_the_card_kept() {
+        let mut fake = fake_cards_all_types().remove(0);
+        // Corrupt the check character of the number (offset 122 + 17 characters).
+        fake.text[122 + 34] = b'0' + (fake.text[122 + 34] - b'0' + 1) % 10;
+        let identity = identity_of(&read(&fake), "desk", today());
+        let failed: Vec<&str> = identity
+            .checks
+            .iter()
+            .filter(|c| c.result == CheckResult::Fail)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, ["id_number_checksum"]);
+        assert!(identity.id_number.is_some() && identity.name.is_some());
+    }
+
+    #[test]
+    fn evidence_holds_the_raw_photo_the_decoded_one_and_fingerprints() {
+        let fake = fake_cards_all_types().remove(0).with_fingerprints(2, 3);
+        let mut card = read(&fake);
+        let only_wlt = capture_of(&card, &device(), None, today());
+        let roles: Vec<&str> = only_wlt.evidence.iter().map(|e| e.role.as_str()).collect();
+        assert_eq!(roles, ["face_photo_wlt"]);
+        assert_eq!(only_wlt.evidence[0].bytes, fake.photo);
+        assert!(
+            !only_wlt
+                .identity
+                .as_ref()
+                .unwrap()
+                .checks
+                .iter()
+                .any(|c| c.name == "photo_decoding")
+        );
+
+        card.fingerprint = Some(fake.fingerprint.clone());
+        let evidence = evidence_of(&card, Some(vec![b'B', b'M']));
+        let roles: Vec<(&str, &str, usize)> = evidence
+            .iter()
+            .map(|e| (e.role.as_str(), e.media_type.as_str(), e.bytes.len()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("face_photo_wlt", "application/octet-stream", 1024),
+                ("face_photo", "image/bmp", 2),
+                ("fingerprint", "application/octet-stream", 1024)
+            ]
+        );
+    }
+
+    #[test]
+    fn appended_address_and_its_failure() {
+        let mut card = read(&fake_cards_all_types().remove(0));
+        card.appended_address = AppendedAddress::Present("北京市西城区测试街2号".into());
+        let identity = identity_of(&card, "desk", today());
+        assert_eq!(
+            identity.appended_address.as_deref(),
+            Some("北京市西城区测试街2号")
+        );
+        card.appended_address = AppendedAddress::Unreadable("SW3 0x41".into());
+        let identity = identity_of(&card, "desk", today());
+        assert_eq!(identity.appended_address, None);
+        let check = identity
+            .checks
+            .iter()
+            .find(|c| c.name == "appended_address_read")
+            .unwrap();
+        assert_eq!(check.result, CheckResult::Fail);
     }
 }

@@ -163,6 +163,22 @@ pub struct Identity {
     pub checks: Vec<Check>,
 }
 
+/// One check run on an identity document. A failed check is a warning on the record; the
+/// document is kept as read.
+///
+/// GA 467 ID cards (`ga467::card::checks` has the exact rules):
+/// - `text_decoding`: every text field decoded without invalid UTF-16;
+/// - `card_type_consistent`: the number fits the card's type mark (resident, 'I', 'Y', 'J');
+/// - `id_number_checksum`: GB 11643 MOD 11-2 check character (resident, 'Y', 'J');
+/// - `sex_code_known`, `nation_code_known`: codes are in GB/T 2261.1 and GB 3304;
+/// - `birth_date_valid`: a real calendar date, not in the future;
+/// - `birth_date_matches_id`, `sex_matches_id`: against number digits 7–14 and 17;
+/// - `validity_period`: real, ordered dates; resident cards also follow the age rule
+///   (5/10/20 years or long-term);
+/// - `not_expired`: the end of validity is today or later (China time), or long-term;
+/// - `appended_address_read`: present only when reading the appended address failed;
+/// - `photo_decoding`: present only when a WLT decoder is configured; fails when it could not
+///   decode the photo (the raw WLT is kept either way).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// e.g. `id_number_checksum`, `birth_date_valid`, `birth_date_matches_id`,
