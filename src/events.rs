@@ -31,6 +31,23 @@ pub enum Event {
     CaptureRefused {
         reason: String,
     },
+    /// The outbox reached a capacity limit: the capture was refused (it stays at its source when
+    /// it can, e.g. a hot-folder file); everything already held is kept and delivered.
+    OutboxFull {
+        detail: String,
+    },
+    /// The outbox file was damaged: it was moved aside (never deleted) and a new one started.
+    OutboxQuarantined {
+        moved_to: String,
+        reason: String,
+    },
+    FolderReady {
+        folder: String,
+    },
+    FolderUnavailable {
+        folder: String,
+        reason: String,
+    },
     UplinkConnected,
     UplinkDisconnected {
         reason: String,

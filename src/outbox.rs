@@ -6,6 +6,20 @@
 //! and `prev` always names the record before it. Rows leave only on the case system's ack
 //! (deleted) or rejection (moved to `dead_letters`, never deleted silently). This module stores
 //! records as opaque bytes with ids; it knows nothing of JOSE or MQTT.
+//!
+//! Capacity limits ([`Limits`]) refuse new records, never drop old ones. Blob transfer progress
+//! reported by the case system and the intake keys of hot-folder files live here too, so both
+//! survive a crash with the records they belong to. A damaged file is moved aside at start
+//! ([`recover`]).
+
+mod admin;
+mod progress;
+pub mod recover;
+mod station;
+
+pub use admin::{DeadLetter, Listed};
+pub use recover::{Quarantined, open_or_quarantine};
+pub use station::open_for_station;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,6 +49,40 @@ pub enum OutboxError {
     Version { path: PathBuf, found: i64 },
     #[error("outbox {path}: sealing failed: {reason}")]
     Seal { path: PathBuf, reason: String },
+    /// Capacity reached: the new record was refused, nothing held was touched.
+    #[error("outbox {path} is full: {detail}; the capture was refused, nothing held was dropped")]
+    Full { path: PathBuf, detail: String },
+    #[error("outbox {path}: {what}: {source}")]
+    Io {
+        path: PathBuf,
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Capacity limits: counted over everything held (pending records and dead letters, with blobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_records: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: i64::MAX as u64,
+            max_records: i64::MAX as u64,
+        }
+    }
+}
+
+/// The case system's answer for a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Stored: the record and its blobs leave the outbox.
+    Stored(String),
+    /// Rejected with a reason: the record moves to the dead letters, its blobs stay.
+    Rejected(String, String),
 }
 
 /// A record waiting for delivery.
@@ -57,6 +105,9 @@ pub struct Stats {
 pub struct Outbox {
     conn: Connection,
     path: PathBuf,
+    limits: Limits,
+    /// Intake key for the next append (see [`Outbox::tag_next_append`]).
+    next_intake: Option<String>,
 }
 
 /// The outbox shared between the station (appends) and the uplink (reads, acks). SQLite calls
@@ -145,6 +196,15 @@ impl Outbox {
                  rejected_ms INTEGER NOT NULL,
                  reason TEXT NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS blob_progress (
+                 blob_id TEXT PRIMARY KEY,
+                 next_offset INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS intake (
+                 key TEXT PRIMARY KEY,
+                 record_id TEXT NOT NULL,
+                 created_ms INTEGER NOT NULL
+             );
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
         )
         .map_err(err)?;
@@ -164,7 +224,30 @@ impl Outbox {
         Ok(Outbox {
             conn,
             path: path.to_path_buf(),
+            limits: Limits::default(),
+            next_intake: None,
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets the capacity limits checked by [`Outbox::append`].
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Records held (pending and dead letters) and their bytes with blobs.
+    fn held(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+        conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM records) + (SELECT COUNT(*) FROM dead_letters),
+                    (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM records)
+                  + (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM dead_letters)
+                  + (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM blobs)",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
     }
 
     fn err(&self, source: rusqlite::Error) -> OutboxError {
@@ -178,6 +261,19 @@ impl Outbox {
     /// sequence number and the previous record's hash) and returns the sealed record. Returns after
     /// the commit is durable; only then may the capture be acknowledged.
     pub fn append<F>(&mut self, station: &str, seal: F) -> Result<(ChainLink, String), OutboxError>
+    where
+        F: FnOnce(&ChainLink) -> Result<Sealed, String>,
+    {
+        let result = self.append_inner(station, seal);
+        self.next_intake = None;
+        result
+    }
+
+    fn append_inner<F>(
+        &mut self,
+        station: &str,
+        seal: F,
+    ) -> Result<(ChainLink, String), OutboxError>
     where
         F: FnOnce(&ChainLink) -> Result<Sealed, String>,
     {
@@ -216,6 +312,33 @@ impl Outbox {
             path: path.clone(),
             reason,
         })?;
+        let (held_records, held_bytes) = Self::held(&tx).map_err(sqlite)?;
+        let new_bytes = wire.len() as u64 + blobs.iter().map(|b| b.wire.len() as u64).sum::<u64>();
+        let limits = self.limits;
+        let full = if held_records + 1 > limits.max_records {
+            Some(format!(
+                "{held_records} records held, limit {} (outbox.max_records)",
+                limits.max_records
+            ))
+        } else if held_bytes + new_bytes > limits.max_bytes {
+            Some(format!(
+                "{held_bytes} bytes held, {new_bytes} more needed, limit {} (outbox.max_bytes)",
+                limits.max_bytes
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = full {
+            self.next_intake = None;
+            return Err(OutboxError::Full { path, detail });
+        }
+        if let Some(key) = self.next_intake.take() {
+            tx.execute(
+                "INSERT OR REPLACE INTO intake (key, record_id, created_ms) VALUES (?1, ?2, ?3)",
+                params![key, record_id, now_ms()],
+            )
+            .map_err(sqlite)?;
+        }
         tx.execute(
             "INSERT INTO records (record_id, station, seq, wire, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![record_id, station, link.seq as i64, wire, now_ms()],
@@ -268,6 +391,98 @@ impl Outbox {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// A record's blob ids, in manifest order.
+    pub fn blob_ids(&self, record_id: &str) -> Result<Vec<String>, OutboxError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT blob_id FROM blobs WHERE record_id = ?1 ORDER BY ordinal")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([record_id], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One blob's wire bytes and the case system's reported progress on it.
+    pub fn blob_for_sending(&self, blob_id: &str) -> Result<Option<(Vec<u8>, u64)>, OutboxError> {
+        let wire: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT wire FROM blobs WHERE blob_id = ?1",
+                [blob_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match wire {
+            Some(wire) => Ok(Some((wire, self.progress(blob_id)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies the case system's answers in one transaction (one fsync for a burst of acks).
+    /// Returns, per answer, whether it changed anything (false for duplicates).
+    pub fn settle(&mut self, answers: &[Settle]) -> Result<Vec<bool>, OutboxError> {
+        let path = self.path.clone();
+        let sqlite = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        let mut changed = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let record_id = match answer {
+                Settle::Stored(id) | Settle::Rejected(id, _) => id,
+            };
+            let n = match answer {
+                Settle::Stored(_) => 0,
+                Settle::Rejected(id, reason) => tx
+                    .execute(
+                        "INSERT OR IGNORE INTO dead_letters (record_id, station, seq, wire, created_ms, rejected_ms, reason)
+                         SELECT record_id, station, seq, wire, created_ms, ?2, ?3 FROM records WHERE record_id = ?1",
+                        params![id, now_ms(), reason],
+                    )
+                    .map_err(sqlite)?,
+            };
+            tx.execute(
+                "DELETE FROM blob_progress WHERE blob_id IN (SELECT blob_id FROM blobs WHERE record_id = ?1)",
+                [record_id],
+            )
+            .map_err(sqlite)?;
+            let deleted = tx
+                .execute("DELETE FROM records WHERE record_id = ?1", [record_id])
+                .map_err(sqlite)?;
+            if matches!(answer, Settle::Stored(_)) && deleted > 0 {
+                tx.execute("DELETE FROM blobs WHERE record_id = ?1", [record_id])
+                    .map_err(sqlite)?;
+            }
+            changed.push(match answer {
+                Settle::Stored(_) => deleted > 0,
+                Settle::Rejected(..) => n > 0,
+            });
+        }
+        tx.commit().map_err(sqlite)?;
+        Ok(changed)
+    }
+
+    /// Notes delivery attempts in one transaction (for status and diagnostics).
+    pub fn mark_attempts(&mut self, record_ids: &[String]) -> Result<(), OutboxError> {
+        let path = self.path.clone();
+        let sqlite = |source| OutboxError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sqlite)?;
+        for id in record_ids {
+            tx.execute(
+                "UPDATE records SET attempts = attempts + 1, last_attempt_ms = ?2 WHERE record_id = ?1",
+                params![id, now_ms()],
+            )
+            .map_err(sqlite)?;
+        }
+        tx.commit().map_err(sqlite)
+    }
+
     /// Notes a delivery attempt (for status and diagnostics).
     pub fn mark_attempt(&self, record_id: &str) -> Result<(), OutboxError> {
         self.conn
@@ -282,43 +497,13 @@ impl Outbox {
     /// The case system stored the record: it leaves the outbox. Returns false when it was not
     /// (or no longer) in the outbox, e.g. a duplicate ack.
     pub fn acknowledge(&mut self, record_id: &str) -> Result<bool, OutboxError> {
-        let path = self.path.clone();
-        let sqlite = |source| OutboxError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        let deleted = tx
-            .execute("DELETE FROM records WHERE record_id = ?1", [record_id])
-            .map_err(sqlite)?;
-        if deleted > 0 {
-            tx.execute("DELETE FROM blobs WHERE record_id = ?1", [record_id])
-                .map_err(sqlite)?;
-        }
-        tx.commit().map_err(sqlite)?;
-        Ok(deleted > 0)
+        Ok(self.settle(&[Settle::Stored(record_id.to_string())])?[0])
     }
 
     /// The case system rejected the record: it moves to `dead_letters` with the reason (its blobs
     /// stay, for export and retry).
     pub fn reject(&mut self, record_id: &str, reason: &str) -> Result<bool, OutboxError> {
-        let path = self.path.clone();
-        let sqlite = |source| OutboxError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        let moved = tx
-            .execute(
-                "INSERT OR IGNORE INTO dead_letters (record_id, station, seq, wire, created_ms, rejected_ms, reason)
-                 SELECT record_id, station, seq, wire, created_ms, ?2, ?3 FROM records WHERE record_id = ?1",
-                params![record_id, now_ms(), reason],
-            )
-            .map_err(sqlite)?;
-        tx.execute("DELETE FROM records WHERE record_id = ?1", [record_id])
-            .map_err(sqlite)?;
-        tx.commit().map_err(sqlite)?;
-        Ok(moved > 0)
+        Ok(self.settle(&[Settle::Rejected(record_id.to_string(), reason.to_string())])?[0])
     }
 
     pub fn stats(&self) -> Result<Stats, OutboxError> {

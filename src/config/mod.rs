@@ -4,9 +4,11 @@
 //! Unknown keys are errors: a typo must not silently fall back to a default. Every key is
 //! documented in `config/countersign.toml`.
 
+mod folder;
 mod id_reader;
 mod model;
 mod mqtt;
+mod outbox;
 
 pub use model::*;
 

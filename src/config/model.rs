@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::folder::*;
 pub use super::id_reader::*;
 pub use super::mqtt::*;
+pub use super::outbox::*;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +22,12 @@ pub struct Config {
     /// ID card SAM readers (GA 467 protocol), by name: `[id_readers.desk]`.
     #[serde(default)]
     pub id_readers: BTreeMap<DeviceName, IdReaderConfig>,
+    /// Capacity limits of the outbox.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    /// Hot folders, by name: `[folders.scanner]`.
+    #[serde(default)]
+    pub folders: BTreeMap<DeviceName, FolderConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +123,10 @@ impl Config {
                 "mqtt.password_file".into(),
                 "is set but mqtt.username is not".into(),
             ));
+        }
+        self.validate_uplink()?;
+        for (name, folder) in &self.folders {
+            folder.validate(name.as_str())?;
         }
         for (name, reader) in &self.id_readers {
             if reader.port.as_os_str().is_empty() {

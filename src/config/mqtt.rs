@@ -37,6 +37,35 @@ pub struct MqttConfig {
     /// Upper bound of the jittered reconnect backoff.
     #[serde(default = "default_reconnect_max")]
     pub reconnect_max_secs: Bounded<1, 3600>,
+    /// Blobs are sent in chunks of this many bytes of their wire form. 64 KiB fits every broker
+    /// (AWS IoT's 128 KB is the tightest) with room for the topic and properties.
+    #[serde(default = "default_chunk")]
+    pub chunk_bytes: Bounded<1024, 67108864>,
+    /// MQTT publishes (chunks, records) handed to the connection and not yet PUBACKed, at most.
+    /// RAM is about this times `chunk_bytes`.
+    #[serde(default = "default_inflight_messages")]
+    pub inflight_messages: Bounded<1, 1000>,
+    /// A connection that cannot write for this long (beyond the keep-alive) is dropped and made
+    /// again. Size it for the link: a chunk must get through in this time.
+    #[serde(default = "default_flush_timeout")]
+    pub flush_timeout_secs: Bounded<1, 3600>,
+    /// TLS to the broker (`[mqtt.tls]`); absent means plain TCP (loopback or a trusted LAN only).
+    #[serde(default)]
+    pub tls: Option<MqttTlsConfig>,
+}
+
+/// `[mqtt.tls]`: server authentication by CA, optional client certificate (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTlsConfig {
+    /// PEM file with the CA certificate(s) that signed the broker's certificate (required).
+    pub ca_file: PathBuf,
+    /// PEM client certificate chain, for brokers that authenticate stations by certificate.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate (PKCS#8, SEC1 or PKCS#1), mode 0600.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -53,6 +82,10 @@ impl Default for MqttConfig {
             inflight_records: default_inflight(),
             ack_timeout_secs: default_ack_timeout(),
             reconnect_max_secs: default_reconnect_max(),
+            chunk_bytes: default_chunk(),
+            inflight_messages: default_inflight_messages(),
+            flush_timeout_secs: default_flush_timeout(),
+            tls: None,
         }
     }
 }
@@ -80,4 +113,47 @@ fn default_ack_timeout() -> Bounded<1, 86400> {
 }
 fn default_reconnect_max() -> Bounded<1, 3600> {
     Bounded(30)
+}
+fn default_chunk() -> Bounded<1024, 67108864> {
+    Bounded(64 * 1024)
+}
+fn default_inflight_messages() -> Bounded<1, 1000> {
+    Bounded(16)
+}
+fn default_flush_timeout() -> Bounded<1, 3600> {
+    Bounded(30)
+}
+
+/// Room for the topic, MQTT 5 properties and fixed header of a chunk message.
+pub const CHUNK_OVERHEAD: u64 = 2048;
+
+impl super::model::Config {
+    /// Cross-key checks of `[mqtt]`; returns the dotted key and the message.
+    pub(super) fn validate_uplink(&self) -> Result<(), (String, String)> {
+        let mqtt = &self.mqtt;
+        let needed = mqtt.chunk_bytes.get() + CHUNK_OVERHEAD;
+        if needed > mqtt.max_packet_bytes.get() {
+            return Err((
+                "mqtt.chunk_bytes".into(),
+                format!(
+                    "a chunk of {} bytes needs mqtt.max_packet_bytes of at least {needed}",
+                    mqtt.chunk_bytes.get()
+                ),
+            ));
+        }
+        if let Some(tls) = &mqtt.tls {
+            if tls.client_key_file.is_some() != tls.client_cert_file.is_some() {
+                let key = if tls.client_key_file.is_some() {
+                    "mqtt.tls.client_key_file"
+                } else {
+                    "mqtt.tls.client_cert_file"
+                };
+                return Err((
+                    key.into(),
+                    "mutual TLS needs both client_cert_file and client_key_file".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
 }

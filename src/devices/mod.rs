@@ -2,6 +2,7 @@
 //! own supervisor (a thread for blocking serial I/O) that opens the device, recovers it with
 //! bounded backoff when it goes away, and reports what it read as a [`DeviceEvent`].
 
+pub mod folder;
 pub mod id_reader;
 
 use std::time::{Instant, SystemTime};
@@ -12,6 +13,29 @@ use crate::record::{DeviceInfo, Evidence, Identity};
 pub enum DeviceEvent {
     /// Something was captured: an identity document read, a page scanned.
     Captured(Box<Capture>),
+    /// A capture whose source must learn the outcome: a hot-folder file is moved away only once
+    /// its record is committed, and a file committed just before a crash is recognised by its
+    /// intake key instead of being captured twice.
+    Intake(Box<Capture>, Intake),
+}
+
+/// Where a capture came from, and who waits for the outcome.
+#[derive(Debug)]
+pub struct Intake {
+    /// Identifies the source item (e.g. `folder:<name>:<file>:<size>:<sha256>`); no personal
+    /// data leaves the station through it (it stays in the outbox).
+    pub key: String,
+    pub outcome: tokio::sync::oneshot::Sender<IntakeOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// Committed now, as this record.
+    Committed(String),
+    /// Committed before (the source item was left behind by a crash), as this record.
+    AlreadyCommitted(String),
+    /// Not committed (outbox full or failing); the source keeps the item and tries again.
+    Refused(String),
 }
 
 /// One capture from one device, mapped into the record's vocabulary.

@@ -2,11 +2,11 @@
 //! the uplink, turns each card read into a sealed record committed to the outbox, and stops
 //! everything cleanly on shutdown.
 
+mod intake;
 pub mod seal;
 
 pub use seal::{Committed, RecordContents};
 
-use anyhow::Context as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc, watch};
@@ -15,9 +15,9 @@ use tracing::{error, info};
 use crate::config::Config;
 use crate::devices::{self, Capture, DeviceEvent};
 use crate::events::{Event, EventBus, emit};
-use crate::outbox::{self, Outbox, SharedOutbox};
+use crate::outbox::{self, OutboxError, SharedOutbox};
 use crate::record::keys::StationKey;
-use crate::uplink::{self, UplinkOptions};
+use crate::uplink;
 
 /// Runs the station until `shutdown` turns true.
 pub async fn run(
@@ -27,9 +27,7 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let outbox_path = config.station.outbox_path();
-    let outbox: SharedOutbox = Arc::new(Mutex::new(
-        Outbox::open(&outbox_path).context("cannot open the outbox")?,
-    ));
+    let outbox: SharedOutbox = Arc::new(Mutex::new(outbox::open_for_station(&config, &events)?));
     let stats = outbox::run(&outbox, |o| o.stats()).await?;
     info!(
         station = %config.station.id,
@@ -41,10 +39,11 @@ pub async fn run(
 
     let new_records = Arc::new(Notify::new());
     let uplink = tokio::spawn(uplink::run(
-        uplink_options(&config)?,
+        uplink::options_from_config(&config)?,
         outbox.clone(),
         new_records.clone(),
         events.clone(),
+        events.subscribe(),
         shutdown.clone(),
     ));
 
@@ -55,6 +54,15 @@ pub async fn run(
         device_threads.push(devices::id_reader::spawn(
             name.to_string(),
             reader.clone(),
+            device_tx.clone(),
+            events.clone(),
+            stop_devices.clone(),
+        )?);
+    }
+    for (name, folder) in &config.folders {
+        device_threads.push(devices::folder::spawn(
+            name.to_string(),
+            folder.clone(),
             device_tx.clone(),
             events.clone(),
             stop_devices.clone(),
@@ -75,6 +83,9 @@ pub async fn run(
             _ = shutdown_rx.changed() => break,
             event = device_rx.recv() => match event {
                 Some(DeviceEvent::Captured(capture)) => sealer.commit(*capture).await,
+                Some(DeviceEvent::Intake(capture, intake)) => {
+                    sealer.commit_intake(*capture, intake).await;
+                }
                 None => {
                     // No devices configured (or all supervisors ended): keep delivering.
                     let _ = shutdown_rx.changed().await;
@@ -91,34 +102,6 @@ pub async fn run(
     }
     let _ = uplink.await;
     Ok(())
-}
-
-fn uplink_options(config: &Config) -> anyhow::Result<UplinkOptions> {
-    let credentials = match (&config.mqtt.username, &config.mqtt.password_file) {
-        (Some(user), Some(file)) => {
-            let password = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read mqtt.password_file {}", file.display()))?;
-            Some((
-                user.clone(),
-                password.trim_end_matches(['\r', '\n']).to_string(),
-            ))
-        }
-        (Some(user), None) => Some((user.clone(), String::new())),
-        _ => None,
-    };
-    Ok(UplinkOptions {
-        station: config.station.id.to_string(),
-        client_id: config.client_id(),
-        host: config.mqtt.host.clone(),
-        port: config.mqtt.port,
-        credentials,
-        keep_alive: config.mqtt.keep_alive_secs.secs(),
-        connect_timeout: config.mqtt.connect_timeout_secs.secs(),
-        max_packet_bytes: config.mqtt.max_packet_bytes.get() as u32,
-        window: config.mqtt.inflight_records.get() as usize,
-        ack_timeout: config.mqtt.ack_timeout_secs.secs(),
-        reconnect_max: config.mqtt.reconnect_max_secs.secs(),
-    })
 }
 
 /// Commits captures from the async side (the outbox work runs on a blocking thread).
@@ -153,6 +136,10 @@ impl Sealer {
                     },
                 );
                 self.new_records.notify_one();
+            }
+            Err(OutboxError::Full { detail, .. }) => {
+                error!(%detail, "capture refused: the outbox is full; everything held is kept");
+                emit(&self.events, Event::OutboxFull { detail });
             }
             Err(e) => {
                 error!(error = %e, "capture refused: the record could not be committed");

@@ -6,10 +6,12 @@ pub const PREFIX: &str = "countersign/v1";
 pub struct Topics {
     /// Sealed records, QoS 1, one record per message.
     pub records: String,
-    /// The case system's acknowledgements for this station's records.
+    /// The case system's acknowledgements for this station's records (and blob progress).
     pub acks: String,
-    /// Prefix of evidence blob topics: `<blobs>/<blob_id>`.
+    /// Prefix of evidence blob chunk topics: `<blobs>/<blob_id>`.
     pub blobs: String,
+    /// Retained presence: online/offline, version, devices, outbox depth.
+    pub status: String,
 }
 
 impl Topics {
@@ -18,6 +20,7 @@ impl Topics {
             records: format!("{PREFIX}/{station}/records"),
             acks: format!("{PREFIX}/{station}/acks"),
             blobs: format!("{PREFIX}/{station}/blobs"),
+            status: format!("{PREFIX}/{station}/status"),
         }
     }
 

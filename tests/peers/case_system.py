@@ -24,6 +24,8 @@ from joserfc import jws as rfc_jws
 from joserfc.jwk import OKPKey
 from jwcrypto import jwk as jc_jwk, jws as jc_jws
 
+from blob_chunks import BlobAssembler
+
 
 def emit(obj):
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
@@ -59,7 +61,8 @@ def main():
     out = pathlib.Path(args.out) if args.out else None
     records_topic = f"countersign/v1/{args.station}/records"
     blobs_topic = f"countersign/v1/{args.station}/blobs/+"
-    blobs = {}
+    blobs = BlobAssembler()
+    parked = {}  # record_id -> the record message, waiting for its blobs' last chunks
     acks_topic = f"countersign/v1/{args.station}/acks"
 
     client = mqtt.Client(
@@ -76,7 +79,19 @@ def main():
 
     def on_message(client, userdata, msg):
         if msg.topic.startswith(blobs_topic[:-1]):
-            blobs[msg.topic.rsplit("/", 1)[1]] = msg.payload
+            got = blobs.add(dict(getattr(msg.properties, "UserProperty", [])), msg.payload)
+            if got is None:
+                return
+            record_id, blob_id, held, completed = got
+            if not args.no_ack:
+                progress = {"record_id": record_id, "blob_id": blob_id,
+                            "status": "progress", "next_offset": held}
+                client.publish(acks_topic, json.dumps(progress), qos=1)
+            if completed:
+                for rid, (parked_msg, waiting) in list(parked.items()):
+                    if not blobs.missing(waiting):
+                        del parked[rid]
+                        on_message(client, userdata, parked_msg)
             return
         wire = msg.payload
         report = {
@@ -108,6 +123,11 @@ def main():
         report["record_id"] = record.get("record_id")
         report["seq"] = record.get("seq")
         report["prev"] = record.get("prev")
+        # A record can overtake the last chunks of its blobs (a resumed transfer): hold it.
+        waiting = blobs.missing([ref["blob_id"] for ref in record.get("evidence", [])])
+        if waiting and report["joserfc"] and report["jwcrypto"]:
+            parked[record["record_id"]] = (msg, waiting)
+            return
         # Every blob the signed manifest names must have arrived with that exact hash and size.
         blobs_ok = True
         for ref in record.get("evidence", []):

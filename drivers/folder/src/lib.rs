@@ -1,0 +1,314 @@
+//! Hot folder intake. Other software (a scanner's "scan to folder", a copier, a phone app) drops
+//! files into a directory; this crate decides when a file is complete, reads it once, and moves
+//! it to `done/` or `failed/` when the caller says what became of it. It never deletes a file.
+//!
+//! A file is complete when its size and modification time have not changed for the settle time
+//! (a file renamed into place is complete at once and only waits the settle time). Names that
+//! look like files being written (`.name`, `*.tmp`, `*.part`, `*.partial`, `*.crdownload`,
+//! `*~`) are left alone. The caller commits what it read *before* calling [`HotFolder::finish`],
+//! and recognises a file it committed before a crash by [`ReadyFile::key`] (name, size, SHA-256),
+//! so a restart between the two neither loses nor duplicates the file.
+//!
+//! Plain synchronous Rust on `std::fs`; no knowledge of records, outboxes or MQTT.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub settle: Duration,
+    pub max_file_bytes: u64,
+    /// Lower-case extensions without the dot.
+    pub extensions: Vec<String>,
+}
+
+/// A complete file, read.
+#[derive(Debug, Clone)]
+pub struct ReadyFile {
+    pub path: PathBuf,
+    /// The file name (may hold personal data: log it at debug level only).
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// Lower-case hex SHA-256 of `bytes`.
+    pub sha256: String,
+    pub media_type: &'static str,
+}
+
+impl ReadyFile {
+    /// Identifies this file's content under this name, for crash reconciliation.
+    pub fn key(&self, folder: &str) -> String {
+        format!(
+            "folder:{folder}:{}:{}:{}",
+            self.name,
+            self.bytes.len(),
+            self.sha256
+        )
+    }
+}
+
+/// What a scan found.
+#[derive(Debug)]
+pub enum Found {
+    /// Complete and acceptable: read it with [`HotFolder::read`].
+    Complete(PathBuf),
+    /// Complete but not acceptable (type, size): move it to `failed/` with the reason.
+    Unacceptable(PathBuf, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Observation {
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+/// One watched directory.
+#[derive(Debug)]
+pub struct HotFolder {
+    dir: PathBuf,
+    done: PathBuf,
+    failed: PathBuf,
+    options: Options,
+    /// Last observation of each candidate and since when it has not changed.
+    seen: HashMap<PathBuf, (Observation, Instant)>,
+    /// Files to leave alone until then (the caller could not take them yet).
+    deferred: HashMap<PathBuf, Instant>,
+}
+
+/// The media type of a page by its extension.
+pub fn media_type(extension: &str) -> &'static str {
+    match extension.to_ascii_lowercase().as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "tif" | "tiff" => "image/tiff",
+        "pdf" => "application/pdf",
+        "ofd" => "application/ofd",
+        "jp2" => "image/jp2",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Names another program is still writing, by convention.
+pub fn looks_in_progress(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.')
+        || name.ends_with('~')
+        || [".tmp", ".part", ".partial", ".crdownload", ".download"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+impl HotFolder {
+    /// Watches `dir`; creates `done` and `failed` when missing.
+    pub fn open(dir: &Path, done: &Path, failed: &Path, options: Options) -> std::io::Result<Self> {
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        std::fs::create_dir_all(done)?;
+        std::fs::create_dir_all(failed)?;
+        Ok(HotFolder {
+            dir: dir.to_path_buf(),
+            done: done.to_path_buf(),
+            failed: failed.to_path_buf(),
+            options,
+            seen: HashMap::new(),
+            deferred: HashMap::new(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Lists the directory; returns the files that became complete, oldest first by name order
+    /// of discovery (sorted by name, which scanners number in order).
+    pub fn scan(&mut self, now: Instant) -> std::io::Result<Vec<Found>> {
+        let mut present = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if looks_in_progress(&name) {
+                continue;
+            }
+            present.push((entry.path(), name, meta));
+        }
+        present.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut found = Vec::new();
+        let mut still_here = HashMap::new();
+        for (path, name, meta) in present {
+            if self.deferred.get(&path).is_some_and(|until| now < *until) {
+                still_here.insert(
+                    path.clone(),
+                    self.seen.get(&path).copied().unwrap_or((
+                        Observation {
+                            size: meta.len(),
+                            modified: meta.modified().ok(),
+                        },
+                        now,
+                    )),
+                );
+                continue;
+            }
+            let observation = Observation {
+                size: meta.len(),
+                modified: meta.modified().ok(),
+            };
+            let since = match self.seen.get(&path) {
+                Some((seen, since)) if *seen == observation => *since,
+                _ => now,
+            };
+            still_here.insert(path.clone(), (observation, since));
+            if now.duration_since(since) < self.options.settle {
+                continue;
+            }
+            let ext = Path::new(&name)
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if !self
+                .options
+                .extensions
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&ext))
+            {
+                found.push(Found::Unacceptable(
+                    path,
+                    format!(
+                        "extension {ext:?} is not taken (folder extensions: {})",
+                        self.options.extensions.join(", ")
+                    ),
+                ));
+            } else if observation.size > self.options.max_file_bytes {
+                found.push(Found::Unacceptable(
+                    path,
+                    format!(
+                        "{} bytes is more than max_file_bytes {}",
+                        observation.size, self.options.max_file_bytes
+                    ),
+                ));
+            } else {
+                found.push(Found::Complete(path));
+            }
+        }
+        self.seen = still_here;
+        self.deferred.retain(|p, _| self.seen.contains_key(p));
+        Ok(found)
+    }
+
+    /// Reads a complete file. Fails when it changed while being read (it is looked at again).
+    pub fn read(&mut self, path: &Path) -> Result<ReadyFile, String> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
+        let expected = self.seen.get(path).map(|(o, _)| *o);
+        let now = Observation {
+            size: meta.len(),
+            modified: meta.modified().ok(),
+        };
+        if meta.len() != bytes.len() as u64 || expected.is_some_and(|o| o != now) {
+            self.seen.remove(path);
+            return Err("the file changed while it was read; waiting for it to settle".into());
+        }
+        let ext = Path::new(&name)
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(ReadyFile {
+            path: path.to_path_buf(),
+            sha256: hex(&Sha256::digest(&bytes)),
+            media_type: media_type(&ext),
+            name,
+            bytes,
+        })
+    }
+
+    /// Leaves a complete file in place for `delay` (the caller could not take it now).
+    pub fn defer(&mut self, path: &Path, delay: Duration, now: Instant) {
+        self.deferred.insert(path.to_path_buf(), now + delay);
+    }
+
+    /// Moves a file to `done/` (taken) or `failed/` (with a `<name>.reason.txt` beside it).
+    /// Returns where it went. A name already there gets a `-1`, `-2`... suffix.
+    pub fn finish(&mut self, path: &Path, failure: Option<&str>) -> std::io::Result<PathBuf> {
+        let dest_dir = if failure.is_some() {
+            &self.failed
+        } else {
+            &self.done
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let dest = unique(dest_dir, &name);
+        move_file(path, &dest)?;
+        if let Some(reason) = failure {
+            let mut note = dest.as_os_str().to_owned();
+            note.push(".reason.txt");
+            std::fs::write(PathBuf::from(note), format!("{reason}\n"))?;
+        }
+        sync_dir(dest_dir);
+        sync_dir(&self.dir);
+        self.seen.remove(path);
+        self.deferred.remove(path);
+        Ok(dest)
+    }
+}
+
+fn unique(dir: &Path, name: &str) -> PathBuf {
+    let candidate = dir.join(name);
+    if !candidate.exists() {
+        return candidate;
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
+        _ => (name.to_string(), String::new()),
+    };
+    (1..)
+        .map(|n| dir.join(format!("{stem}-{n}{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(candidate)
+}
+
+/// Rename, or copy + fsync + remove across file systems.
+fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: done/ is on another file system.
+            std::fs::copy(from, to)?;
+            std::fs::File::open(to)?.sync_all()?;
+            std::fs::remove_file(from)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,506 @@
+//! The delivery task: the window of records in flight, chunked blob transfer, the case system's
+//! answers, presence. It owns all delivery state; the poll task only forwards [`Link`] events.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::v5::AsyncClient;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::ack::{AckMessage, AckStatus};
+use super::chunk::BlobCursor;
+use super::presence::{OutboxStatus, Presence};
+use super::{Link, Topics, UplinkOptions};
+use crate::events::{Event, EventBus, emit};
+use crate::outbox::{self, Settle, SharedOutbox};
+
+/// A record in the window.
+struct InFlight {
+    record_id: String,
+    seq: u64,
+    wire: Vec<u8>,
+    all_blobs: Vec<String>,
+    /// Blobs not yet (re)sent in this attempt.
+    to_send: VecDeque<String>,
+    /// When the record message itself went out; None while its blobs are being sent.
+    published: Option<Instant>,
+}
+
+impl InFlight {
+    fn restart(&mut self) {
+        self.to_send = self.all_blobs.iter().cloned().collect();
+        self.published = None;
+    }
+}
+
+pub(super) struct Delivery {
+    opts: UplinkOptions,
+    topics: Topics,
+    client: AsyncClient,
+    outbox: SharedOutbox,
+    events: EventBus,
+    connected: bool,
+    window: VecDeque<InFlight>,
+    /// The blob being sent (it belongs to the first unpublished record of the window).
+    cursor: Option<BlobCursor>,
+    /// Our QoS 1 publishes not yet PUBACKed on this connection.
+    outstanding: usize,
+    /// The outbox may hold records not in the window.
+    maybe_more: bool,
+    /// Progress reports not yet written to the outbox (blob id → next offset).
+    progress: HashMap<String, u64>,
+    /// Records published since the attempt counters were last written.
+    attempts: Vec<String>,
+    presence: Presence,
+    presence_dirty: bool,
+}
+
+impl Delivery {
+    pub(super) fn new(
+        opts: UplinkOptions,
+        topics: Topics,
+        client: AsyncClient,
+        outbox: SharedOutbox,
+        events: EventBus,
+    ) -> Delivery {
+        Delivery {
+            opts,
+            topics,
+            client,
+            outbox,
+            events,
+            connected: false,
+            window: VecDeque::new(),
+            cursor: None,
+            outstanding: 0,
+            maybe_more: true,
+            progress: HashMap::new(),
+            attempts: Vec::new(),
+            presence: Presence::default(),
+            presence_dirty: true,
+        }
+    }
+
+    pub(super) async fn run(
+        &mut self,
+        mut link_rx: mpsc::UnboundedReceiver<Link>,
+        new_records: Arc<Notify>,
+        mut station_events: broadcast::Receiver<Event>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut listening = true;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                link = link_rx.recv() => match link {
+                    Some(Link::Connected) => self.on_connected().await,
+                    Some(Link::Disconnected(reason)) => self.on_disconnected(reason),
+                    Some(Link::PubAck) => {
+                        self.outstanding = self.outstanding.saturating_sub(1);
+                        self.pump().await;
+                    }
+                    Some(Link::Message(first)) => {
+                        // Take the burst that is already there: one outbox transaction for all.
+                        let mut batch = vec![first];
+                        while batch.len() < 256 {
+                            match link_rx.try_recv() {
+                                Ok(Link::Message(p)) => batch.push(p),
+                                Ok(Link::PubAck) => {
+                                    self.outstanding = self.outstanding.saturating_sub(1)
+                                }
+                                Ok(other) => {
+                                    self.on_messages(std::mem::take(&mut batch)).await;
+                                    match other {
+                                        Link::Connected => self.on_connected().await,
+                                        Link::Disconnected(r) => self.on_disconnected(r),
+                                        _ => {}
+                                    }
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.on_messages(batch).await;
+                    }
+                    None => return,
+                },
+                _ = new_records.notified() => {
+                    self.maybe_more = true;
+                    self.presence_dirty = true;
+                    self.pump().await;
+                }
+                event = station_events.recv(), if listening => match event {
+                    Ok(event) => {
+                        if self.presence.apply(&event) {
+                            self.presence_dirty = true;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => listening = false,
+                },
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+        self.save_progress().await;
+        self.save_attempts().await;
+        if self.connected {
+            // A clean DISCONNECT discards the Will: say offline ourselves, first.
+            let offline = self.presence.offline("shutdown");
+            let _ = self.publish_status(offline);
+            let _ = self.client.try_disconnect();
+            info!("uplink stopped; status offline published");
+        }
+    }
+
+    async fn on_connected(&mut self) {
+        info!(broker = %format!("{}:{}", self.opts.host, self.opts.port), "uplink connected");
+        self.connected = true;
+        self.outstanding = 0;
+        // A clean session lost whatever was in flight: everything unacked is sent again, blobs
+        // from where the case system said it got to.
+        self.cursor = None;
+        self.save_progress().await;
+        for record in &mut self.window {
+            record.restart();
+        }
+        self.maybe_more = true;
+        if let Err(e) = self
+            .client
+            .try_subscribe(self.topics.acks.clone(), QoS::AtLeastOnce)
+        {
+            warn!(error = %e, "cannot queue the acks subscription");
+        }
+        emit(&self.events, Event::UplinkConnected);
+        self.presence_dirty = true;
+        self.refresh_presence().await;
+        self.pump().await;
+    }
+
+    fn on_disconnected(&mut self, reason: String) {
+        if self.connected {
+            warn!(%reason, "uplink disconnected; records stay in the outbox");
+            emit(&self.events, Event::UplinkDisconnected { reason });
+        }
+        self.connected = false;
+    }
+
+    async fn on_tick(&mut self) {
+        self.save_progress().await;
+        self.save_attempts().await;
+        let timeout = self.opts.ack_timeout;
+        let mut expired = 0;
+        for record in &mut self.window {
+            if record.published.is_some_and(|at| at.elapsed() >= timeout) {
+                record.restart();
+                expired += 1;
+            }
+        }
+        if expired > 0 {
+            info!(count = expired, "no ack in time; publishing again");
+        }
+        if self.presence_dirty {
+            self.refresh_presence().await;
+        }
+        self.maybe_more = true;
+        self.pump().await;
+    }
+
+    async fn on_messages(&mut self, batch: Vec<Publish>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut answers = Vec::new();
+        for publish in &batch {
+            if publish.topic.as_ref() != self.topics.acks.as_bytes() {
+                debug!(topic = %String::from_utf8_lossy(&publish.topic), "ignoring a message");
+                continue;
+            }
+            match AckMessage::parse(&publish.payload) {
+                Ok(AckMessage::Record(ack)) => answers.push(ack),
+                Ok(AckMessage::Progress(p)) => {
+                    self.progress.insert(p.blob_id, p.next_offset);
+                }
+                Err(e) => warn!(error = %e, "ignoring a malformed message on the acks topic"),
+            }
+        }
+        if !answers.is_empty() {
+            self.apply_answers(answers).await;
+        }
+        // Only now, with the outbox committed, does the broker learn we have the acks.
+        for publish in &batch {
+            if let Err(e) = self.client.try_ack(publish) {
+                warn!(error = %e, "cannot queue the MQTT ack");
+            }
+        }
+        self.pump().await;
+    }
+
+    async fn apply_answers(&mut self, answers: Vec<super::ack::Ack>) {
+        let settles: Vec<Settle> = answers
+            .iter()
+            .map(|a| match a.status {
+                AckStatus::Stored => Settle::Stored(a.record_id.clone()),
+                AckStatus::Rejected => Settle::Rejected(
+                    a.record_id.clone(),
+                    a.reason.clone().unwrap_or_else(|| "no reason given".into()),
+                ),
+            })
+            .collect();
+        let result = outbox::run(&self.outbox, move |o| o.settle(&settles)).await;
+        let changed = match result {
+            Ok(changed) => changed,
+            Err(e) => {
+                warn!(error = %e, "cannot apply acks; the records will be sent again");
+                return;
+            }
+        };
+        for (ack, changed) in answers.into_iter().zip(changed) {
+            let id = ack.record_id;
+            self.window.retain(|r| r.record_id != id);
+            if self.cursor.as_ref().is_some_and(|c| c.record_id == id) {
+                self.cursor = None;
+            }
+            self.maybe_more = true;
+            self.presence_dirty = true;
+            match (changed, ack.status) {
+                (true, AckStatus::Stored) => {
+                    info!(record_id = %id, "record delivered and acknowledged");
+                    emit(&self.events, Event::RecordDelivered { record_id: id });
+                }
+                (true, AckStatus::Rejected) => {
+                    let reason = ack.reason.unwrap_or_default();
+                    warn!(record_id = %id, %reason, "case system rejected the record; kept in dead letters");
+                    emit(
+                        &self.events,
+                        Event::RecordRejected {
+                            record_id: id,
+                            reason,
+                        },
+                    );
+                }
+                (false, _) => debug!(record_id = %id, "ack for a record no longer in the outbox"),
+            }
+        }
+    }
+
+    /// Hands chunks and records to the connection while the in-flight budget allows.
+    async fn pump(&mut self) {
+        while self.connected && self.outstanding < self.opts.inflight_messages {
+            let Some(idx) = self.window.iter().position(|r| r.published.is_none()) else {
+                if self.window.len() < self.opts.window && self.maybe_more && self.refill().await {
+                    continue;
+                }
+                return;
+            };
+            let record_id = self.window[idx].record_id.clone();
+            if self
+                .cursor
+                .as_ref()
+                .is_none_or(|c| c.record_id != record_id)
+            {
+                self.cursor = None;
+                let Some(blob_id) = self.window[idx].to_send.pop_front() else {
+                    if !self.publish_record(idx) {
+                        return;
+                    }
+                    continue;
+                };
+                if !self.load_cursor(record_id, blob_id).await {
+                    return;
+                }
+                continue;
+            }
+            let Some(cursor) = self.cursor.as_mut() else {
+                continue;
+            };
+            let Some(chunk) = cursor.peek(self.opts.chunk_bytes) else {
+                self.cursor = None;
+                continue;
+            };
+            let topic = self.topics.blob(&cursor.blob_id);
+            match self.client.try_publish_with_properties(
+                topic,
+                QoS::AtLeastOnce,
+                false,
+                chunk.payload.clone(),
+                chunk.properties.clone(),
+            ) {
+                Ok(()) => {
+                    self.outstanding += 1;
+                    cursor.commit(&chunk);
+                    if cursor.done() {
+                        // The record's next blob, or the record itself, comes next round.
+                        self.cursor = None;
+                    }
+                }
+                Err(e) => {
+                    debug!(error = %e, "publish queue full; retrying shortly");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Loads a blob and its progress into the cursor. False on an outbox error.
+    async fn load_cursor(&mut self, record_id: String, blob_id: String) -> bool {
+        self.save_progress().await;
+        let id = blob_id.clone();
+        match outbox::run(&self.outbox, move |o| o.blob_for_sending(&id)).await {
+            Ok(Some((wire, resume_at))) => {
+                if resume_at > 0 {
+                    debug!(%blob_id, resume_at, "resuming a blob transfer");
+                }
+                self.cursor = Some(BlobCursor::new(record_id, blob_id, wire, resume_at));
+                true
+            }
+            Ok(None) => {
+                warn!(%blob_id, "a blob named by a pending record is missing from the outbox");
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read a blob from the outbox");
+                false
+            }
+        }
+    }
+
+    /// Publishes the record message once its blobs went out. False when the queue is full.
+    fn publish_record(&mut self, idx: usize) -> bool {
+        let record = &mut self.window[idx];
+        let properties = PublishProperties {
+            content_type: Some("application/jose".into()),
+            response_topic: Some(self.topics.acks.clone()),
+            correlation_data: Some(record.record_id.clone().into_bytes().into()),
+            user_properties: vec![
+                ("record_id".into(), record.record_id.clone()),
+                ("seq".into(), record.seq.to_string()),
+            ],
+            ..Default::default()
+        };
+        match self.client.try_publish_with_properties(
+            self.topics.records.clone(),
+            QoS::AtLeastOnce,
+            false,
+            record.wire.clone(),
+            properties,
+        ) {
+            Ok(()) => {
+                debug!(record_id = %record.record_id, seq = record.seq, "record published");
+                record.published = Some(Instant::now());
+                self.attempts.push(record.record_id.clone());
+                self.outstanding += 1;
+                true
+            }
+            Err(e) => {
+                debug!(error = %e, "publish queue full; retrying shortly");
+                false
+            }
+        }
+    }
+
+    /// Adds the oldest pending records not yet in the window. True when it added any.
+    async fn refill(&mut self) -> bool {
+        let want = self.opts.window;
+        let in_window: Vec<String> = self.window.iter().map(|r| r.record_id.clone()).collect();
+        let loaded = outbox::run(&self.outbox, move |o| {
+            let mut out = Vec::new();
+            for p in o.oldest(want)? {
+                if in_window.contains(&p.record_id) {
+                    continue;
+                }
+                let blobs = o.blob_ids(&p.record_id)?;
+                out.push((p, blobs));
+            }
+            Ok::<_, outbox::OutboxError>(out)
+        })
+        .await;
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "cannot read the outbox");
+                return false;
+            }
+        };
+        let mut added = false;
+        for (p, blobs) in loaded {
+            if self.window.len() >= self.opts.window {
+                break;
+            }
+            self.window.push_back(InFlight {
+                record_id: p.record_id,
+                seq: p.seq,
+                wire: p.wire,
+                to_send: blobs.iter().cloned().collect(),
+                all_blobs: blobs,
+                published: None,
+            });
+            added = true;
+        }
+        if !added {
+            self.maybe_more = false;
+        }
+        added
+    }
+
+    async fn save_progress(&mut self) {
+        if self.progress.is_empty() {
+            return;
+        }
+        let reports: Vec<(String, u64)> = self.progress.drain().collect();
+        if let Err(e) = outbox::run(&self.outbox, move |o| o.set_progress(&reports)).await {
+            warn!(error = %e, "cannot store blob progress; those chunks may be sent again");
+        }
+    }
+
+    async fn save_attempts(&mut self) {
+        if self.attempts.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.attempts);
+        if let Err(e) = outbox::run(&self.outbox, move |o| o.mark_attempts(&ids)).await {
+            warn!(error = %e, "cannot note delivery attempts");
+        }
+    }
+
+    async fn refresh_presence(&mut self) {
+        if !self.connected {
+            return;
+        }
+        match outbox::run(&self.outbox, |o| o.stats()).await {
+            Ok(stats) => self.presence.outbox = Some(OutboxStatus::from(&stats)),
+            Err(e) => warn!(error = %e, "cannot read outbox statistics for the status"),
+        }
+        let online = self.presence.online();
+        if self.publish_status(online) {
+            self.presence_dirty = false;
+        }
+    }
+
+    fn publish_status(&mut self, payload: Vec<u8>) -> bool {
+        let properties = PublishProperties {
+            content_type: Some("application/json".into()),
+            ..Default::default()
+        };
+        match self.client.try_publish_with_properties(
+            self.topics.status.clone(),
+            QoS::AtLeastOnce,
+            true,
+            payload,
+            properties,
+        ) {
+            Ok(()) => {
+                self.outstanding += 1;
+                true
+            }
+            Err(e) => {
+                debug!(error = %e, "cannot queue the status");
+                false
+            }
+        }
+    }
+}
