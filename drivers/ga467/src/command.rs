@@ -84,6 +84,39 @@ impl Command {
         Some(command)
     }
 
+    /// Every command without data, plus `61 FF 50`.
+    pub const ALL: [Command; 9] = [
+        Self::ResetSam,
+        Self::SamStatus,
+        Self::SamId,
+        Self::FindCard,
+        Self::SelectCard,
+        Self::ReadTextPhoto,
+        Self::ReadAppendedAddress,
+        Self::ReadTextPhotoFingerprint,
+        Self::SetMaxRfByte(0x50),
+    ];
+
+    /// Stable snake_case key for JSON and scenario files: `sam_status`, `find_card`, ...
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::ResetSam => "reset_sam",
+            Self::SamStatus => "sam_status",
+            Self::SamId => "sam_id",
+            Self::FindCard => "find_card",
+            Self::SelectCard => "select_card",
+            Self::ReadTextPhoto => "read_text_photo",
+            Self::ReadAppendedAddress => "read_appended_address",
+            Self::ReadTextPhotoFingerprint => "read_text_photo_fingerprint",
+            Self::SetMaxRfByte(_) => "set_max_rf_byte",
+        }
+    }
+
+    /// The command for a [`Command::key`] (`set_max_rf_byte` gives 0x50).
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.key() == key)
+    }
+
     /// A short English name for logs and error messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -173,6 +206,10 @@ mod tests {
         assert_eq!(Command::from_frame(0x11, 0xFF, &[1]), None);
         assert_eq!(Command::from_frame(0x61, 0xFF, &[]), None);
         assert_eq!(Command::from_frame(0x60, 0x01, &[]), None);
+        for c in Command::ALL {
+            assert_eq!(Command::from_key(c.key()), Some(c));
+        }
+        assert_eq!(Command::from_key("find"), None);
     }
 
     #[test]

@@ -24,6 +24,7 @@
 pub mod card;
 pub mod command;
 pub mod frame;
+pub mod inspect;
 #[cfg(feature = "wlt-plugin")]
 pub mod photo;
 pub mod reader;
