@@ -5,6 +5,7 @@ mod demo;
 mod keygen;
 mod run;
 mod sim;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,11 +35,23 @@ enum Command {
         #[arg(long, short, default_value = "/etc/countersign/countersign.toml")]
         config: PathBuf,
     },
-    /// Create the station signing key (Ed25519 JWK, mode 0600) and its public JWK in DIR.
+    /// Create a key pair in DIR: the station signing key (station.jwk, mode 0600, and
+    /// station.pub.jwk), or with --recipient the case system's encryption key
+    /// (case-system.jwk and case-system.pub.jwk). Never overwrites.
     Keygen {
         #[arg(long)]
         out: PathBuf,
+        /// Key algorithm: ed25519 (default), p256 or sm2 for a station; x25519 (default) or sm2
+        /// with --recipient.
+        #[arg(long, value_enum)]
+        alg: Option<keygen::Alg>,
+        /// Create the case system's encryption key instead of a station key.
+        #[arg(long)]
+        recipient: bool,
     },
+    /// Verify records (and their blobs): signatures, decryption, blob hashes, and the chain over
+    /// the whole set (gaps, forks, reorders, duplicates). Exits 1 when anything is wrong.
+    Verify(verify::VerifyArgs),
     /// Run a device simulator.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -47,9 +60,13 @@ enum Command {
         /// Stop after this many delivered records.
         #[arg(long, default_value_t = 3)]
         cards: u32,
-        /// Where to write the records as sent and the station's public key.
+        /// Where to write the records and blobs as sent, the station's public key and the
+        /// demo case system's key pair.
         #[arg(long, default_value = "demo-out")]
         out: PathBuf,
+        /// Use the GM profile (SM2 signatures, SM2 key transport, SM4-GCM).
+        #[arg(long)]
+        gm: bool,
     },
 }
 
@@ -58,9 +75,14 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run::run(&config),
         Command::CheckConfig { config } => check_config::run(&config),
-        Command::Keygen { out } => keygen::run(&out),
+        Command::Keygen {
+            out,
+            alg,
+            recipient,
+        } => keygen::run(&out, alg, recipient),
+        Command::Verify(args) => verify::run(args),
         Command::Sim(sim) => sim::run(sim),
-        Command::Demo { cards, out } => demo::run(cards, &out),
+        Command::Demo { cards, out, gm } => demo::run(cards, &out, gm),
     };
     match result {
         Ok(code) => code,

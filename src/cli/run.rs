@@ -6,7 +6,6 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::{self, EX_CONFIG};
-use crate::record::keys;
 use crate::{events, logging, station};
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
@@ -18,10 +17,10 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EX_CONFIG as u8));
         }
     };
-    let key = match keys::load_private(&config.station.signing_key) {
-        Ok(k) => k,
+    let crypto = match station::crypto::load(&config) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("countersign: station.signing_key: {e}");
+            eprintln!("countersign: {e}");
             return Ok(ExitCode::from(EX_CONFIG as u8));
         }
     };
@@ -33,7 +32,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             info!("shutdown requested");
             let _ = shutdown_tx.send(true);
         });
-        station::run(config, key, events::bus(), shutdown_rx).await
+        station::run(config, crypto, events::bus(), shutdown_rx).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! Unknown keys are errors: a typo must not silently fall back to a default. Every key is
 //! documented in `config/countersign.toml`.
 
+mod crypto;
 mod folder;
 mod id_reader;
 mod model;

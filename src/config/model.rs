@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::crypto::*;
 pub use super::folder::*;
 pub use super::id_reader::*;
 pub use super::mqtt::*;
@@ -19,6 +20,11 @@ pub struct Config {
     pub station: StationConfig,
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// Signing and encryption profile, and the case system's key.
+    pub crypto: CryptoConfig,
+    /// Chain checkpoints.
+    #[serde(default)]
+    pub records: RecordsConfig,
     /// ID card SAM readers (GA 467 protocol), by name: `[id_readers.desk]`.
     #[serde(default)]
     pub id_readers: BTreeMap<DeviceName, IdReaderConfig>,

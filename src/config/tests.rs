@@ -5,6 +5,9 @@ const GOOD: &str = r#"
 id = "window-03"
 signing_key = "/etc/countersign/keys/station.jwk"
 
+[crypto]
+recipient_key = "/etc/countersign/case-system.pub.jwk"
+
 [mqtt]
 host = "broker.local"
 port = 8883
@@ -39,12 +42,12 @@ fn unknown_key_is_an_error_with_line_column_and_key() {
     let text = GOOD.replace("port = 8883", "port = 8883\nkeepalive = 5");
     let e = err(&text);
     assert!(e.message.contains("keepalive"), "{e}");
-    assert_eq!(e.line, Some(9), "{e}");
+    assert_eq!(e.line, Some(12), "{e}");
     assert_eq!(e.column, Some(1), "{e}");
     assert_eq!(e.key.as_deref(), Some("mqtt.keepalive"), "{e}");
     assert!(
         e.to_string()
-            .starts_with("test.toml:9:1: key `mqtt.keepalive`"),
+            .starts_with("test.toml:12:1: key `mqtt.keepalive`"),
         "{e}"
     );
 }
@@ -54,7 +57,7 @@ fn out_of_range_value_points_at_the_value() {
     let text = GOOD.replace("baud = 9600", "baud = 12345");
     let e = err(&text);
     assert_eq!(e.key.as_deref(), Some("id_readers.desk.baud"), "{e}");
-    assert_eq!((e.line, e.column), (Some(12), Some(8)), "{e}");
+    assert_eq!((e.line, e.column), (Some(15), Some(8)), "{e}");
     assert!(e.message.contains("115200"), "{e}");
 }
 
@@ -65,7 +68,7 @@ fn bad_station_id_and_wrong_type_are_located() {
     assert_eq!((e.line, e.column), (Some(3), Some(6)), "{e}");
     let e = err(&GOOD.replace("port = 8883", "port = \"8883\""));
     assert_eq!(e.key.as_deref(), Some("mqtt.port"), "{e}");
-    assert_eq!((e.line, e.column), (Some(8), Some(8)), "{e}");
+    assert_eq!((e.line, e.column), (Some(11), Some(8)), "{e}");
 }
 
 #[test]
@@ -81,5 +84,5 @@ fn semantic_error_is_located_by_key() {
     let text = GOOD.replace("port = 8883", "port = 8883\npassword_file = \"/etc/pw\"");
     let e = err(&text);
     assert_eq!(e.key.as_deref(), Some("mqtt.password_file"), "{e}");
-    assert_eq!((e.line, e.column), (Some(9), Some(1)), "{e}");
+    assert_eq!((e.line, e.column), (Some(12), Some(1)), "{e}");
 }

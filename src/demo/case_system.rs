@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ed25519_dalek::VerifyingKey;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tracing::warn;
 
-use crate::record;
+use crate::record::keys::{DecryptKeys, Keyring};
+use crate::record::{self, chain_hash};
 use crate::uplink::ack::{Ack, AckStatus};
 use crate::uplink::topics::{self, PREFIX};
 
@@ -22,15 +22,16 @@ use crate::uplink::topics::{self, PREFIX};
 pub struct Accepted {
     pub masked_number: String,
     pub seq: u64,
+    pub algorithms: String,
 }
 
 pub type AcceptedLog = Arc<Mutex<HashMap<String, Accepted>>>;
 
 pub struct CaseSystem {
     pub port: u16,
-    pub key: VerifyingKey,
-    pub kid: String,
-    pub records_dir: PathBuf,
+    pub keyring: Keyring,
+    pub decrypt: DecryptKeys,
+    pub out_dir: PathBuf,
     pub accepted: AcceptedLog,
 }
 
@@ -41,12 +42,14 @@ impl CaseSystem {
             .set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(Some(16 * 1024 * 1024));
         let (client, mut eventloop) = AsyncClient::new(options, 64);
+        let mut blobs: HashMap<String, Vec<u8>> = HashMap::new();
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let filter = format!("{PREFIX}/+/records");
-                    if let Err(e) = client.subscribe(filter, QoS::AtLeastOnce).await {
-                        warn!(error = %e, "case system cannot subscribe");
+                    for filter in [format!("{PREFIX}/+/blobs/+"), format!("{PREFIX}/+/records")] {
+                        if let Err(e) = client.subscribe(filter, QoS::AtLeastOnce).await {
+                            warn!(error = %e, "case system cannot subscribe");
+                        }
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -54,6 +57,10 @@ impl CaseSystem {
                     let Some(station) = topics::station_of(&topic) else {
                         continue;
                     };
+                    if let Some(blob_id) = topic.rsplit_once("/blobs/").map(|(_, id)| id) {
+                        blobs.insert(blob_id.to_string(), publish.payload.to_vec());
+                        continue;
+                    }
                     // The record id in the properties lets us name a record we cannot open.
                     let claimed_id = publish
                         .properties
@@ -61,7 +68,10 @@ impl CaseSystem {
                         .and_then(|p| p.correlation_data.as_ref())
                         .map(|b| String::from_utf8_lossy(b).into_owned())
                         .unwrap_or_else(|| "unknown".into());
-                    let ack = self.accept(station, &claimed_id, &publish.payload);
+                    let Some(ack) = self.accept(station, &claimed_id, &publish.payload, &mut blobs)
+                    else {
+                        continue;
+                    };
                     let ack_topic = format!("{PREFIX}/{station}/acks");
                     if let Err(e) = client
                         .publish(ack_topic, QoS::AtLeastOnce, false, ack.to_bytes())
@@ -79,28 +89,48 @@ impl CaseSystem {
         }
     }
 
-    /// Verifies and stores one record; the returned ack says stored or rejected.
-    fn accept(&self, station: &str, claimed_id: &str, wire: &[u8]) -> Ack {
-        let rejected = |record_id: String, reason: String| Ack {
-            record_id,
-            status: AckStatus::Rejected,
-            reason: Some(reason),
+    /// Decrypts, verifies and stores one record with its blobs. The ack says stored or rejected;
+    /// None means "not yet" (a blob has not arrived; the station will send it all again).
+    fn accept(
+        &self,
+        station: &str,
+        claimed_id: &str,
+        wire: &[u8],
+        blobs: &mut HashMap<String, Vec<u8>>,
+    ) -> Option<Ack> {
+        let rejected = |record_id: String, reason: String| {
+            Some(Ack {
+                record_id,
+                status: AckStatus::Rejected,
+                reason: Some(reason),
+            })
         };
-        let record = match record::open(wire, &self.key, &self.kid) {
-            Ok(r) => r,
+        let opened = match record::open(wire, &self.keyring, &self.decrypt) {
+            Ok(o) => o,
             Err(e) => return rejected(claimed_id.to_string(), e.to_string()),
         };
+        let record = &opened.record;
         if record.station != station {
             return rejected(
-                record.record_id,
+                record.record_id.clone(),
                 "record station differs from its topic".into(),
             );
         }
-        let file = self
-            .records_dir
-            .join(format!("{}.{}", record.record_id, record::WIRE_EXT));
-        if let Err(e) = write_atomically(&file, wire) {
-            return rejected(record.record_id, format!("cannot store: {e}"));
+        for evidence in &record.evidence {
+            let blob_wire = blobs.get(&evidence.blob_id)?;
+            match record::open_blob(blob_wire, &self.decrypt) {
+                Ok(plain) if chain_hash(&plain) == evidence.sha256 => {}
+                _ => {
+                    return rejected(
+                        record.record_id.clone(),
+                        format!("blob {} does not match the manifest", evidence.blob_id),
+                    );
+                }
+            }
+        }
+        let stored = self.store(&record.record_id, wire, &record.evidence, blobs);
+        if let Err(e) = stored {
+            return rejected(record.record_id.clone(), format!("cannot store: {e}"));
         }
         let masked = record
             .identities
@@ -108,21 +138,65 @@ impl CaseSystem {
             .and_then(|i| i.id_number.as_deref())
             .map(ga467::card::mask_id_number)
             .unwrap_or_default();
+        let algorithms = format!(
+            "{} + {}",
+            header_alg(&opened.jws),
+            if record::jose::is_jwe(wire) {
+                "encrypted"
+            } else {
+                "plain"
+            }
+        );
         if let Ok(mut log) = self.accepted.lock() {
             log.insert(
                 record.record_id.clone(),
                 Accepted {
                     masked_number: masked,
                     seq: record.seq,
+                    algorithms,
                 },
             );
         }
-        Ack {
-            record_id: record.record_id,
+        Some(Ack {
+            record_id: record.record_id.clone(),
             status: AckStatus::Stored,
             reason: None,
-        }
+        })
     }
+
+    fn store(
+        &self,
+        record_id: &str,
+        wire: &[u8],
+        evidence: &[record::EvidenceRef],
+        blobs: &mut HashMap<String, Vec<u8>>,
+    ) -> std::io::Result<()> {
+        let ext = record::WIRE_EXT;
+        for e in evidence {
+            if let Some(blob) = blobs.remove(&e.blob_id) {
+                let path = self
+                    .out_dir
+                    .join("blobs")
+                    .join(format!("{}.{ext}", e.blob_id));
+                write_atomically(&path, &blob)?;
+            }
+        }
+        let path = self
+            .out_dir
+            .join("records")
+            .join(format!("{record_id}.{ext}"));
+        write_atomically(&path, wire)
+    }
+}
+
+/// The JWS `alg` of a verified compact JWS (for the demo's line).
+fn header_alg(jws: &[u8]) -> String {
+    let head = jws.split(|b| *b == b'.').next().unwrap_or_default();
+    record::jose::b64url_decode(&String::from_utf8_lossy(head))
+        .ok()
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .and_then(|h| h["alg"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

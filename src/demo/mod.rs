@@ -15,28 +15,37 @@ use anyhow::{Context as _, bail};
 use tokio::sync::watch;
 
 use crate::config;
+use crate::config::Profile;
 use crate::events::{self, Event};
 use crate::outbox::Outbox;
-use crate::record::{self, keys};
+use crate::record;
+use crate::record::keys::{self, DecryptKeys, KeyType, Keyring};
 use crate::station;
 
 const STATION: &str = "demo-counter";
 
-pub async fn run(cards: u32, out: &Path) -> anyhow::Result<()> {
+pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()> {
     if cards == 0 {
         bail!("--cards must be at least 1");
     }
     let records_dir = out.join("records");
     let keys_dir = out.join("keys");
-    prepare_out_dir(&records_dir, &keys_dir)?;
+    prepare_out_dir(out)?;
 
-    // Private key, outbox and pty link live in a scratch directory removed at the end.
+    // The station's private key, outbox and pty link live in a scratch directory removed at the
+    // end. The case system's key pair is the demo case system's own: it goes to the output, so
+    // that the records can be decrypted and checked afterwards.
     let work = tempfile::Builder::new()
         .prefix("countersign-demo-")
         .tempdir()?;
-    let (private_key, public_key, kid) = keys::generate(&work.path().join("keys"))?;
+    let (station_type, recipient_type) = match profile {
+        Profile::Standard => (KeyType::Ed25519, KeyType::X25519),
+        Profile::Gm => (KeyType::Sm2Sign, KeyType::Sm2Encrypt),
+    };
+    let (private_key, public_key, kid) = keys::generate(&work.path().join("keys"), station_type)?;
     std::fs::copy(&public_key, keys_dir.join(keys::PUBLIC_KEY_FILE))
         .context("cannot copy the public key to the output directory")?;
+    let (recipient_private, recipient_public, _) = keys::generate(&keys_dir, recipient_type)?;
 
     let broker = broker::start()?;
     let link = work.path().join("idcard");
@@ -54,9 +63,16 @@ pub async fn run(cards: u32, out: &Path) -> anyhow::Result<()> {
     };
 
     let state_dir = work.path().join("state");
-    let config_text = demo_config(broker.port, &private_key, &state_dir, &link);
+    let config_text = demo_config(
+        broker.port,
+        &private_key,
+        &recipient_public,
+        profile,
+        &state_dir,
+        &link,
+    );
     let config = config::parse(&config_text, Path::new("<demo>"))?;
-    let key = keys::load_private(&private_key)?;
+    let crypto = station::crypto::load(&config).map_err(anyhow::Error::msg)?;
     println!(
         "countersign demo: broker 127.0.0.1:{}, simulated ID card reader on a pseudo-terminal, station {STATION} (key {kid})",
         broker.port
@@ -65,16 +81,15 @@ pub async fn run(cards: u32, out: &Path) -> anyhow::Result<()> {
     let events = events::bus();
     let mut event_rx = events.subscribe();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let station = tokio::spawn(station::run(config, key, events.clone(), shutdown_rx));
+    let station = tokio::spawn(station::run(config, crypto, events.clone(), shutdown_rx));
 
     let accepted: case_system::AcceptedLog = Arc::default();
-    let (verifying_key, _) = keys::load_public(&public_key)?;
     let consumer = tokio::spawn(
         case_system::CaseSystem {
             port: broker.port,
-            key: verifying_key,
-            kid: kid.clone(),
-            records_dir: records_dir.clone(),
+            keyring: Keyring::load(std::slice::from_ref(&public_key))?,
+            decrypt: DecryptKeys::load(std::slice::from_ref(&recipient_private))?,
+            out_dir: out.to_path_buf(),
             accepted: accepted.clone(),
         }
         .run(),
@@ -104,8 +119,8 @@ pub async fn run(cards: u32, out: &Path) -> anyhow::Result<()> {
                     };
                     delivered += 1;
                     println!(
-                        "[{delivered}/{cards}] record {record_id}  seq {}  id {}  signature verified (EdDSA)  card-to-ack {latency} ms",
-                        info.seq, info.masked_number
+                        "[{delivered}/{cards}] record {record_id}  seq {}  id {}  decrypted, signature verified ({})  card-to-ack {latency} ms",
+                        info.seq, info.masked_number, info.algorithms
                     );
                 }
                 Ok(Event::RecordRejected { record_id, reason }) => {
@@ -144,22 +159,44 @@ pub async fn run(cards: u32, out: &Path) -> anyhow::Result<()> {
         );
     }
     println!(
-        "{cards} record(s) delivered, verified and acknowledged; outbox empty.\nWire copies: {}/*.{}  station public key: {}",
+        "{cards} record(s) delivered, decrypted, verified and acknowledged; outbox empty.\n\
+         Wire copies: {}/*.{ext} (blobs in {}), station public key {}, case-system key {}.\n\
+         Check them: countersign verify --station-key {} --decrypt-key {} {}",
         records_dir.display(),
-        record::WIRE_EXT,
-        keys_dir.join(keys::PUBLIC_KEY_FILE).display()
+        out.join("blobs").display(),
+        keys_dir.join(keys::PUBLIC_KEY_FILE).display(),
+        recipient_private.display(),
+        keys_dir.join(keys::PUBLIC_KEY_FILE).display(),
+        recipient_private.display(),
+        out.display(),
+        ext = record::WIRE_EXT,
     );
     Ok(())
 }
 
 /// The demo runs the real configuration parser on a generated file.
-fn demo_config(port: u16, key: &Path, state: &Path, link: &Path) -> String {
+fn demo_config(
+    port: u16,
+    key: &Path,
+    recipient: &Path,
+    profile: Profile,
+    state: &Path,
+    link: &Path,
+) -> String {
     let s = |p: &Path| toml_string(&p.display().to_string());
+    let profile = match profile {
+        Profile::Standard => "standard",
+        Profile::Gm => "gm",
+    };
     format!(
         r#"[station]
 id = "{STATION}"
 signing_key = {key}
 state_dir = {state}
+
+[crypto]
+profile = "{profile}"
+recipient_key = {recipient}
 
 [mqtt]
 host = "127.0.0.1"
@@ -174,6 +211,7 @@ baud = 115200
 poll_interval_ms = 200
 "#,
         key = s(key),
+        recipient = s(recipient),
         state = s(state),
         link = s(link),
     )
@@ -185,20 +223,21 @@ fn toml_string(s: &str) -> String {
 }
 
 /// Creates the output directories and removes what an earlier demo run left there (its records
-/// no longer verify against this run's new key).
-fn prepare_out_dir(records: &Path, keys_dir: &Path) -> anyhow::Result<()> {
-    for dir in [records, keys_dir] {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    for entry in std::fs::read_dir(records)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == record::WIRE_EXT) {
-            std::fs::remove_file(&path)?;
+/// no longer verify against this run's new keys).
+fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+    for sub in ["records", "blobs", "keys"] {
+        let dir = out.join(sub);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let ours = path
+                .extension()
+                .is_some_and(|e| e == record::WIRE_EXT || e == "jwk");
+            if ours && path.is_file() {
+                std::fs::remove_file(&path)?;
+            }
         }
-    }
-    let old_key = keys_dir.join(keys::PUBLIC_KEY_FILE);
-    if old_key.exists() {
-        std::fs::remove_file(old_key)?;
     }
     Ok(())
 }

@@ -2,9 +2,11 @@
 //! the uplink, turns each card read into a sealed record committed to the outbox, and stops
 //! everything cleanly on shutdown.
 
+pub mod crypto;
 mod intake;
 pub mod seal;
 
+pub use crypto::Crypto;
 pub use seal::{Committed, RecordContents};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,13 +18,12 @@ use crate::config::Config;
 use crate::devices::{self, Capture, DeviceEvent};
 use crate::events::{Event, EventBus, emit};
 use crate::outbox::{self, OutboxError, SharedOutbox};
-use crate::record::keys::StationKey;
 use crate::uplink;
 
 /// Runs the station until `shutdown` turns true.
 pub async fn run(
     config: Config,
-    key: StationKey,
+    crypto: Crypto,
     events: EventBus,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -72,19 +73,40 @@ pub async fn run(
 
     let sealer = Sealer {
         station: config.station.id.to_string(),
-        key: Arc::new(key),
+        crypto,
         outbox: outbox.clone(),
         events: events.clone(),
         new_records,
     };
+    let mut checkpoints = CheckpointSchedule::new(
+        config.records.checkpoint_every.get(),
+        config.records.checkpoint_interval_secs.secs(),
+    );
+    let mut checkpoint_tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown_rx = shutdown.clone();
     loop {
         tokio::select! {
             _ = shutdown_rx.changed() => break,
+            _ = checkpoint_tick.tick() => {
+                if checkpoints.due() && sealer.checkpoint().await {
+                    checkpoints.sealed();
+                }
+            }
             event = device_rx.recv() => match event {
-                Some(DeviceEvent::Captured(capture)) => sealer.commit(*capture).await,
-                Some(DeviceEvent::Intake(capture, intake)) => {
-                    sealer.commit_intake(*capture, intake).await;
+                Some(event) => {
+                    let committed = match event {
+                        DeviceEvent::Captured(capture) => sealer.commit(*capture).await,
+                        DeviceEvent::Intake(capture, intake) => {
+                            sealer.commit_intake(*capture, intake).await
+                        }
+                    };
+                    if committed {
+                        checkpoints.recorded();
+                        if checkpoints.due() && sealer.checkpoint().await {
+                            checkpoints.sealed();
+                        }
+                    }
                 }
                 None => {
                     // No devices configured (or all supervisors ended): keep delivering.
@@ -104,23 +126,54 @@ pub async fn run(
     Ok(())
 }
 
+/// When to seal a checkpoint: after `every` records, or after `interval` with at least one record
+/// since the last one. Counted from the daemon's start (a restart counts afresh).
+struct CheckpointSchedule {
+    every: u64,
+    interval: std::time::Duration,
+    since: u64,
+    last: std::time::Instant,
+}
+
+impl CheckpointSchedule {
+    fn new(every: u64, interval: std::time::Duration) -> Self {
+        CheckpointSchedule {
+            every,
+            interval,
+            since: 0,
+            last: std::time::Instant::now(),
+        }
+    }
+    fn recorded(&mut self) {
+        self.since += 1;
+    }
+    fn due(&self) -> bool {
+        self.since >= self.every || (self.since > 0 && self.last.elapsed() >= self.interval)
+    }
+    fn sealed(&mut self) {
+        self.since = 0;
+        self.last = std::time::Instant::now();
+    }
+}
+
 /// Commits captures from the async side (the outbox work runs on a blocking thread).
 struct Sealer {
     station: String,
-    key: Arc<StationKey>,
+    crypto: Crypto,
     outbox: SharedOutbox,
     events: EventBus,
     new_records: Arc<Notify>,
 }
 
 impl Sealer {
-    async fn commit(&self, capture: Capture) {
+    /// Seals and commits one capture; true when it is durable.
+    async fn commit(&self, capture: Capture) -> bool {
         let station = self.station.clone();
-        let key = self.key.clone();
+        let crypto = self.crypto.clone();
         let summary = capture.summary.clone();
         let instant = capture.instant;
         let committed = outbox::run(&self.outbox, move |o| {
-            seal::commit(o, &station, &key, RecordContents::from_capture(capture))
+            seal::commit(o, &station, &crypto, RecordContents::from_capture(capture))
         })
         .await;
         match committed {
@@ -136,10 +189,12 @@ impl Sealer {
                     },
                 );
                 self.new_records.notify_one();
+                true
             }
             Err(OutboxError::Full { detail, .. }) => {
                 error!(%detail, "capture refused: the outbox is full; everything held is kept");
                 emit(&self.events, Event::OutboxFull { detail });
+                false
             }
             Err(e) => {
                 error!(error = %e, "capture refused: the record could not be committed");
@@ -149,6 +204,28 @@ impl Sealer {
                         reason: e.to_string(),
                     },
                 );
+                false
+            }
+        }
+    }
+
+    /// Seals a checkpoint record; true when it is durable.
+    async fn checkpoint(&self) -> bool {
+        let station = self.station.clone();
+        let crypto = self.crypto.clone();
+        match outbox::run(&self.outbox, move |o| {
+            seal::checkpoint(o, &station, &crypto)
+        })
+        .await
+        {
+            Ok(c) => {
+                info!(record_id = %c.record_id, seq = c.seq, "checkpoint committed");
+                self.new_records.notify_one();
+                true
+            }
+            Err(e) => {
+                error!(error = %e, "checkpoint could not be committed");
+                false
             }
         }
     }

@@ -7,12 +7,12 @@ use std::time::SystemTime;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::Crypto;
 use crate::devices::Capture;
 use crate::outbox::{Outbox, OutboxError};
-use crate::record::keys::StationKey;
 use crate::record::{
-    self, CaseRef, DeviceInfo, Evidence, EvidenceRef, Identity, Record, RecordKind, Sealed,
-    SealedBlob,
+    self, CaseRef, Checkpoint, DeviceInfo, Evidence, EvidenceRef, Identity, Record, RecordKind,
+    Sealed, SealedBlob,
 };
 
 /// What goes into one capture record.
@@ -71,19 +71,17 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn commit(
     outbox: &mut Outbox,
     station: &str,
-    key: &StationKey,
+    crypto: &Crypto,
     contents: RecordContents,
 ) -> Result<Committed, OutboxError> {
     let record_id = uuid::Uuid::now_v7().to_string();
-    // Blob ids are assigned once: the manifest and the outbox rows share them.
-    let blobs: Vec<(String, Evidence)> = contents
-        .evidence
-        .into_iter()
-        .map(|e| (uuid::Uuid::now_v7().to_string(), e))
-        .collect();
-    let manifest: Vec<EvidenceRef> = blobs
-        .iter()
-        .map(|(blob_id, e)| EvidenceRef {
+    // Blob ids are assigned once: the manifest and the outbox rows share them. Blobs are
+    // encrypted before the transaction (the slow part for large pages).
+    let mut manifest = Vec::with_capacity(contents.evidence.len());
+    let mut blobs = Vec::with_capacity(contents.evidence.len());
+    for e in contents.evidence {
+        let blob_id = uuid::Uuid::now_v7().to_string();
+        manifest.push(EvidenceRef {
             blob_id: blob_id.clone(),
             role: e.role.clone(),
             media_type: e.media_type.clone(),
@@ -91,36 +89,87 @@ pub fn commit(
             sha256: record::chain_hash(&e.bytes),
             identity: e.identity,
             label: e.label.clone(),
-        })
-        .collect();
-    let (link, record_id) = outbox.append(station, |link| {
-        let record = Record {
-            schema: record::SCHEMA.into(),
-            record_id: record_id.clone(),
-            kind: RecordKind::Capture,
-            station: station.to_string(),
-            station_kid: key.kid.clone(),
-            seq: link.seq,
-            prev: link.prev.clone(),
-            captured_at: rfc3339(contents.captured_at),
-            sealed_at: rfc3339(SystemTime::now()),
-            recipient_kid: None,
-            case: contents.case,
-            devices: contents.devices,
-            identities: contents.identities,
-            evidence: manifest,
-            checkpoint: None,
-        };
+        });
+        let wire = record::seal_blob(&e.bytes, &crypto.recipient, station).map_err(|err| {
+            OutboxError::Seal {
+                path: outbox.path().to_path_buf(),
+                reason: err.to_string(),
+            }
+        })?;
+        blobs.push(SealedBlob { blob_id, wire });
+    }
+    let record = Record {
+        schema: record::SCHEMA.into(),
+        record_id: record_id.clone(),
+        kind: RecordKind::Capture,
+        station: station.to_string(),
+        station_kid: crypto.key.kid.clone(),
+        seq: 0,
+        prev: None,
+        captured_at: rfc3339(contents.captured_at),
+        sealed_at: String::new(),
+        recipient_kid: Some(crypto.recipient.kid.clone()),
+        case: contents.case,
+        devices: contents.devices,
+        identities: contents.identities,
+        evidence: manifest,
+        checkpoint: None,
+    };
+    append(outbox, crypto, record, blobs)
+}
+
+/// Seals a checkpoint: a record attesting the chain head and the count of records so far.
+pub fn checkpoint(
+    outbox: &mut Outbox,
+    station: &str,
+    crypto: &Crypto,
+) -> Result<Committed, OutboxError> {
+    let now = SystemTime::now();
+    let record = Record {
+        schema: record::SCHEMA.into(),
+        record_id: uuid::Uuid::now_v7().to_string(),
+        kind: RecordKind::Checkpoint,
+        station: station.to_string(),
+        station_kid: crypto.key.kid.clone(),
+        seq: 0,
+        prev: None,
+        captured_at: rfc3339(now),
+        sealed_at: String::new(),
+        recipient_kid: Some(crypto.recipient.kid.clone()),
+        case: None,
+        devices: Vec::new(),
+        identities: Vec::new(),
+        evidence: Vec::new(),
+        checkpoint: Some(Checkpoint {
+            count: 0,
+            head: None,
+        }),
+    };
+    append(outbox, crypto, record, Vec::new())
+}
+
+/// Fills in the chain link inside the append transaction, signs, encrypts, commits.
+fn append(
+    outbox: &mut Outbox,
+    crypto: &Crypto,
+    mut record: Record,
+    blobs: Vec<SealedBlob>,
+) -> Result<Committed, OutboxError> {
+    let station = record.station.clone();
+    let (link, record_id) = outbox.append(&station, |link| {
+        record.seq = link.seq;
+        record.prev = link.prev.clone();
+        record.sealed_at = rfc3339(SystemTime::now());
+        if let Some(checkpoint) = &mut record.checkpoint {
+            checkpoint.count = link.seq;
+            checkpoint.head = link.prev.clone();
+        }
+        let wire =
+            record::seal(&record, &crypto.key, &crypto.recipient).map_err(|e| e.to_string())?;
         Ok(Sealed {
-            record_id: record_id.clone(),
-            wire: record::seal(&record, key),
-            blobs: blobs
-                .into_iter()
-                .map(|(blob_id, e)| SealedBlob {
-                    blob_id,
-                    wire: e.bytes,
-                })
-                .collect(),
+            record_id: record.record_id.clone(),
+            wire,
+            blobs,
         })
     })?;
     Ok(Committed {

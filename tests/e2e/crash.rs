@@ -14,7 +14,7 @@ fn sigkill_before_ack_redelivers_the_same_record_once() {
     let setup = setup_station(dir.path(), broker.port, &link);
 
     // Phase 1: a case system that sees records but never acks.
-    let observer = CaseSystem::start(broker.port, &setup.public_key, None, false);
+    let observer = CaseSystem::start(broker.port, &setup, None, false);
     let mut daemon = start_daemon(&setup);
     let seen = observer
         .next_record(Duration::from_secs(30))
@@ -31,7 +31,7 @@ fn sigkill_before_ack_redelivers_the_same_record_once() {
     assert!(pending >= 1, "the committed record survived SIGKILL");
 
     // Phase 2: restart the daemon with an acking case system.
-    let case = CaseSystem::start(broker.port, &setup.public_key, None, true);
+    let case = CaseSystem::start(broker.port, &setup, None, true);
     let daemon = start_daemon(&setup);
     let mut received: HashMap<String, u32> = HashMap::new();
     let mut bytes_of_record = None;

@@ -28,7 +28,7 @@ fn records_verify_independently_are_acked_and_leave_the_outbox() {
     let link = dir.path().join("idcard");
     let _sim = start_sim(&link, 700, 500);
     let setup = setup_station(dir.path(), broker.port, &link);
-    let case = CaseSystem::start(broker.port, &setup.public_key, None, true);
+    let case = CaseSystem::start(broker.port, &setup, None, true);
     let mut daemon = start_daemon(&setup);
     let kid = kid_of(&setup.public_key);
 
@@ -41,6 +41,7 @@ fn records_verify_independently_are_acked_and_leave_the_outbox() {
             "blobs arrived and match the manifest: {r}"
         );
         assert_eq!(r["acked"], true);
+        assert_eq!(r["encrypted"], true, "records travel encrypted: {r}");
         assert_eq!(r["kid"], kid.as_str());
         assert_eq!(r["alg"], "EdDSA");
         assert_eq!(r["typ"], "vnd.countersign.record+jws");
@@ -117,7 +118,7 @@ fn unacked_records_are_resent_after_a_broker_restart() {
     let link = dir.path().join("idcard");
     let mut sim = start_sim(&link, 600, 400);
     let setup = setup_station(dir.path(), broker.port, &link);
-    let observer = CaseSystem::start(broker.port, &setup.public_key, None, false);
+    let observer = CaseSystem::start(broker.port, &setup, None, false);
     let daemon = start_daemon(&setup);
 
     let first = next(&observer, &daemon);
@@ -134,7 +135,7 @@ fn unacked_records_are_resent_after_a_broker_restart() {
     drop(observer);
 
     let broker = broker.restart();
-    let case = CaseSystem::start(broker.port, &setup.public_key, None, true);
+    let case = CaseSystem::start(broker.port, &setup, None, true);
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < pending as usize {
         let r = next(&case, &daemon);

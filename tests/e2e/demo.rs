@@ -1,14 +1,28 @@
+use std::path::Path;
 use std::process::Command;
 
 use crate::harness::*;
 
-/// `countersign demo` delivers the records it promises, and what it wrote verifies with joserfc.
+fn verify(out_dir: &Path, target: &Path) -> std::process::Output {
+    Command::new(bin())
+        .arg("verify")
+        .arg("--station-key")
+        .arg(out_dir.join("keys/station.pub.jwk"))
+        .arg("--decrypt-key")
+        .arg(out_dir.join("keys/case-system.jwk"))
+        .arg(target)
+        .output()
+        .unwrap()
+}
+
+/// `countersign demo` delivers the records it promises; what it wrote is decrypted and verified
+/// by joserfc, passes `countersign verify`, and a tampered copy fails it.
 #[test]
-fn demo_delivers_and_its_records_verify_with_joserfc() {
+fn demo_records_decrypt_with_joserfc_and_pass_countersign_verify() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("demo-out");
     let out = Command::new(bin())
-        .args(["demo", "--cards", "2", "--out"])
+        .args(["demo", "--cards", "3", "--out"])
         .arg(&out_dir)
         .output()
         .unwrap();
@@ -18,24 +32,63 @@ fn demo_delivers_and_its_records_verify_with_joserfc() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("signature verified").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("signature verified").count(), 3, "{stdout}");
     assert!(stdout.contains("outbox empty"), "{stdout}");
+    assert!(out_dir.join("keys/case-system.jwk").is_file());
 
-    let verify = Command::new(python())
+    let python_check = Command::new(python())
         .arg(peer_script("verify_records.py"))
         .arg(out_dir.join("records"))
         .arg(out_dir.join("keys/station.pub.jwk"))
+        .arg(out_dir.join("keys/case-system.jwk"))
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&verify.stdout);
+    let report = String::from_utf8_lossy(&python_check.stdout);
     assert!(
-        verify.status.success(),
+        python_check.status.success(),
         "{report}{}",
-        String::from_utf8_lossy(&verify.stderr)
+        String::from_utf8_lossy(&python_check.stderr)
     );
     assert_eq!(
         report.lines().filter(|l| l.starts_with("ok ")).count(),
-        2,
+        3,
         "{report}"
+    );
+
+    let ok = verify(&out_dir, &out_dir);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        3,
+        "{text}"
+    );
+
+    // Flip one byte of one record: verify must fail and say which record.
+    let mut records: Vec<_> = std::fs::read_dir(out_dir.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    records.sort();
+    let mut bytes = std::fs::read(&records[1]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&records[1], bytes).unwrap();
+    let bad = verify(&out_dir, &out_dir);
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    let stem = records[1]
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains(&stem)),
+        "{text}"
     );
 }

@@ -218,6 +218,8 @@ pub struct StationSetup {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub public_key: PathBuf,
+    /// The case system's private key (records and blobs are encrypted to its public half).
+    pub decrypt_key: PathBuf,
     pub outbox: PathBuf,
 }
 
@@ -230,6 +232,14 @@ pub fn setup_station(dir: &Path, broker_port: u16, reader_link: &Path) -> Statio
         .status()
         .unwrap();
     assert!(status.success(), "keygen failed");
+    let case_keys = dir.join("case-system");
+    let status = Command::new(bin())
+        .args(["keygen", "--recipient", "--out"])
+        .arg(&case_keys)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "keygen --recipient failed");
     let state = dir.join("state");
     let config = dir.join("countersign.toml");
     std::fs::write(
@@ -239,6 +249,9 @@ pub fn setup_station(dir: &Path, broker_port: u16, reader_link: &Path) -> Statio
 id = "{STATION}"
 signing_key = "{key}"
 state_dir = "{state}"
+
+[crypto]
+recipient_key = "{recipient}"
 
 [mqtt]
 host = "127.0.0.1"
@@ -254,6 +267,7 @@ baud = 115200
 poll_interval_ms = 100
 "#,
             key = keys.join("station.jwk").display(),
+            recipient = case_keys.join("case-system.pub.jwk").display(),
             state = state.display(),
             link = reader_link.display(),
         ),
@@ -263,6 +277,7 @@ poll_interval_ms = 100
         dir: dir.to_path_buf(),
         config,
         public_key: keys.join("station.pub.jwk"),
+        decrypt_key: case_keys.join("case-system.jwk"),
         outbox: state.join("outbox.sqlite"),
     }
 }
@@ -285,7 +300,8 @@ pub struct CaseSystem {
 }
 
 impl CaseSystem {
-    pub fn start(port: u16, pubkey: &Path, out: Option<&Path>, ack: bool) -> CaseSystem {
+    /// Starts it for `setup`'s station, with its public key and the case-system private key.
+    pub fn start(port: u16, setup: &StationSetup, out: Option<&Path>, ack: bool) -> CaseSystem {
         let mut cmd = Command::new(python());
         cmd.arg(peer_script("case_system.py"))
             .args([
@@ -295,7 +311,9 @@ impl CaseSystem {
                 STATION,
                 "--pubkey",
             ])
-            .arg(pubkey)
+            .arg(&setup.public_key)
+            .arg("--decrypt-key")
+            .arg(&setup.decrypt_key)
             .stdout(Stdio::piped());
         if let Some(out) = out {
             cmd.arg("--out").arg(out);

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """An independent case system for countersign's end-to-end tests.
 
-Subscribes to a station's records over MQTT 5 (paho-mqtt), verifies every record's compact JWS
-with two independent JOSE libraries (joserfc and jwcrypto) against the station's public JWK, and
-acknowledges it on the station's acks topic. Shares no code with countersign.
+Subscribes to a station's records over MQTT 5 (paho-mqtt). Each record is a compact JWE (to the
+case system's key) wrapping a compact JWS (by the station's key); both layers are opened by two
+independent JOSE libraries, joserfc and jwcrypto. Evidence blobs are JWEs too; their plaintext is
+checked against the signed manifest. Verified records are acknowledged on the station's acks
+topic. Shares no code with countersign.
 
 Prints one JSON object per received record on stdout (flushed), for the test to read:
   {"record_id", "seq", "prev", "sha256", "joserfc", "jwcrypto", "kid", "alg", "typ",
@@ -20,9 +22,9 @@ import sys
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from joserfc import jws as rfc_jws
+from joserfc import jwe as rfc_jwe, jws as rfc_jws
 from joserfc.jwk import OKPKey
-from jwcrypto import jwk as jc_jwk, jws as jc_jws
+from jwcrypto import jwe as jc_jwe, jwk as jc_jwk, jws as jc_jws
 
 from blob_chunks import BlobAssembler
 
@@ -32,13 +34,33 @@ def emit(obj):
     sys.stdout.flush()
 
 
-def verify_joserfc(wire: bytes, key_json: dict):
+def is_jwe(wire: bytes) -> bool:
+    return wire.count(b".") == 4
+
+
+def decrypt_joserfc(wire: bytes, decrypt_json: dict) -> bytes:
+    key = OKPKey.import_key(decrypt_json)
+    obj = rfc_jwe.decrypt_compact(wire, key, algorithms=["ECDH-ES+A256KW", "A256GCM"])
+    return obj.plaintext
+
+
+def decrypt_jwcrypto(wire: bytes, decrypt_json: dict) -> bytes:
+    token = jc_jwe.JWE()
+    token.deserialize(wire.decode("ascii"), key=jc_jwk.JWK(**decrypt_json))
+    return token.payload
+
+
+def verify_joserfc(wire: bytes, key_json: dict, decrypt_json):
+    if is_jwe(wire):
+        wire = decrypt_joserfc(wire, decrypt_json)
     key = OKPKey.import_key(key_json)
     obj = rfc_jws.deserialize_compact(wire, key, algorithms=["EdDSA", "Ed25519"])
     return obj.headers(), obj.payload
 
 
-def verify_jwcrypto(wire: bytes, key_json: dict):
+def verify_jwcrypto(wire: bytes, key_json: dict, decrypt_json):
+    if is_jwe(wire):
+        wire = decrypt_jwcrypto(wire, decrypt_json)
     key = jc_jwk.JWK(**key_json)
     token = jc_jws.JWS()
     token.deserialize(wire.decode("ascii"))
@@ -46,11 +68,17 @@ def verify_jwcrypto(wire: bytes, key_json: dict):
     return token.payload
 
 
+def open_blob(wire: bytes, decrypt_json) -> bytes:
+    """A blob's plaintext: blobs travel as compact JWEs to the case system's key."""
+    return decrypt_joserfc(wire, decrypt_json) if is_jwe(wire) else wire
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--station", required=True)
     ap.add_argument("--pubkey", required=True, help="station.pub.jwk")
+    ap.add_argument("--decrypt-key", help="case-system.jwk (private) to open JWE records and blobs")
     ap.add_argument("--out", help="directory to store each record's wire bytes")
     ap.add_argument("--no-ack", action="store_true", help="observe only, never acknowledge")
     ap.add_argument("--client-id", default="test-case-system")
@@ -58,6 +86,7 @@ def main():
 
     key_json = json.loads(pathlib.Path(args.pubkey).read_text())
     key_json.pop("d", None)
+    decrypt_json = json.loads(pathlib.Path(args.decrypt_key).read_text()) if args.decrypt_key else None
     out = pathlib.Path(args.out) if args.out else None
     records_topic = f"countersign/v1/{args.station}/records"
     blobs_topic = f"countersign/v1/{args.station}/blobs/+"
@@ -104,7 +133,7 @@ def main():
             "acked": False,
         }
         try:
-            headers, payload = verify_joserfc(wire, key_json)
+            headers, payload = verify_joserfc(wire, key_json, decrypt_json)
             report["joserfc"] = True
             report["kid"] = headers.get("kid")
             report["alg"] = headers.get("alg")
@@ -113,12 +142,13 @@ def main():
             report["joserfc_error"] = repr(e)
             payload = None
         try:
-            jc_payload = verify_jwcrypto(wire, key_json)
+            jc_payload = verify_jwcrypto(wire, key_json, decrypt_json)
             report["jwcrypto"] = True
             payload = payload or jc_payload
         except Exception as e:  # noqa: BLE001
             report["jwcrypto_error"] = repr(e)
         record = json.loads(payload) if payload else {}
+        report["encrypted"] = is_jwe(wire)
         report["payload"] = record
         report["record_id"] = record.get("record_id")
         report["seq"] = record.get("seq")
@@ -132,6 +162,10 @@ def main():
         blobs_ok = True
         for ref in record.get("evidence", []):
             blob = blobs.get(ref["blob_id"])
+            try:
+                blob = open_blob(blob, decrypt_json) if blob is not None else None
+            except Exception:  # noqa: BLE001 - an unreadable blob is a failed blob
+                blob = None
             if blob is None or len(blob) != ref["size"] or \
                     "sha256:" + hashlib.sha256(blob).hexdigest() != ref["sha256"]:
                 blobs_ok = False

@@ -1,32 +1,53 @@
 #!/usr/bin/env python3
-"""Verifies countersign record files with joserfc against a station's public JWK.
+"""Opens countersign record files with joserfc: decrypts each JWE with the case system's private
+JWK, verifies the inner JWS against the station's public JWK, and checks every evidence blob
+(in BLOBS_DIR, also JWEs) against the signed manifest.
 
-usage: verify_records.py RECORDS_DIR station.pub.jwk
+usage: verify_records.py RECORDS_DIR station.pub.jwk case-system.jwk [BLOBS_DIR]
 Prints one line per record and exits non-zero if any record fails or none is found.
 """
 
+import hashlib
 import json
 import pathlib
 import sys
 
-from joserfc import jws
-from joserfc.jwk import OKPKey
+from joserfc import jwe, jws
+from joserfc.jwk import ECKey, OKPKey
+
+
+def import_key(path: pathlib.Path):
+    data = json.loads(path.read_text())
+    return OKPKey.import_key(data) if data["kty"] == "OKP" else ECKey.import_key(data)
 
 
 def main():
-    records_dir, pubkey = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-    key = OKPKey.import_key(json.loads(pubkey.read_text()))
-    files = sorted(records_dir.glob("*.jws"))
+    records_dir = pathlib.Path(sys.argv[1])
+    station_key = import_key(pathlib.Path(sys.argv[2]))
+    case_key = import_key(pathlib.Path(sys.argv[3]))
+    blobs_dir = pathlib.Path(sys.argv[4]) if len(sys.argv) > 4 else records_dir.parent / "blobs"
+    files = sorted(records_dir.glob("*.jwe"))
     if not files:
         print(f"no records in {records_dir}", file=sys.stderr)
         return 1
     failed = 0
     for path in files:
         try:
-            obj = jws.deserialize_compact(path.read_bytes(), key, algorithms=["EdDSA"])
-            record = json.loads(obj.payload)
+            outer = jwe.decrypt_compact(path.read_bytes(), case_key,
+                                        algorithms=["ECDH-ES+A256KW", "A256GCM"])
+            assert outer.protected["cty"] == "JOSE", "inner content is not a JOSE object"
+            inner = jws.deserialize_compact(outer.plaintext, station_key,
+                                            algorithms=["EdDSA", "ES256"])
+            record = json.loads(inner.payload)
             assert record["record_id"] == path.stem, "file name differs from record_id"
-            print(f"ok {path.name} seq={record['seq']} kid={obj.headers()['kid']}")
+            assert record["recipient_kid"] == outer.protected["kid"], "recipient not bound"
+            for ref in record.get("evidence", []):
+                blob = jwe.decrypt_compact((blobs_dir / f"{ref['blob_id']}.jwe").read_bytes(),
+                                           case_key, algorithms=["ECDH-ES+A256KW", "A256GCM"])
+                digest = "sha256:" + hashlib.sha256(blob.plaintext).hexdigest()
+                assert digest == ref["sha256"], f"blob {ref['blob_id']} altered"
+            print(f"ok {path.name} seq={record['seq']} kid={inner.headers()['kid']} "
+                  f"blobs={len(record.get('evidence', []))}")
         except Exception as e:  # noqa: BLE001
             failed += 1
             print(f"FAILED {path.name}: {e!r}")

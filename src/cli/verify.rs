@@ -1,0 +1,143 @@
+//! `countersign verify`: audits records on disk (the demo's output, an outbox export, a case
+//! system's archive). A directory holding `records/` (and `blobs/`) is read in that layout;
+//! otherwise every `*.jwe`/`*.jws` file in it is a record, in file-name order (record ids are
+//! UUIDv7, so that is sealing order). Blobs are looked up by id in `--blobs` directories and in
+//! the `blobs/` directory beside the records.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use crate::record::audit::{self, Item};
+use crate::record::keys::{DecryptKeys, Keyring};
+use crate::record::{RecordKind, WIRE_EXT};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A station public key (JWK); repeat for every key the station has used.
+    #[arg(long = "station-key", required = true)]
+    station_keys: Vec<PathBuf>,
+    /// A case-system private key (JWK) to decrypt with; repeat after a rotation.
+    #[arg(long = "decrypt-key")]
+    decrypt_keys: Vec<PathBuf>,
+    /// Directories holding blobs (`<blob id>.jwe`), besides `blobs/` next to the records.
+    #[arg(long = "blobs")]
+    blob_dirs: Vec<PathBuf>,
+    /// Do not look for evidence blobs.
+    #[arg(long)]
+    skip_blobs: bool,
+    /// Record files, or directories of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn is_record_file(path: &Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e == WIRE_EXT || e == "jws")
+}
+
+fn read_items(args: &VerifyArgs) -> anyhow::Result<(Vec<Item>, Vec<PathBuf>)> {
+    let mut items = Vec::new();
+    let mut blob_dirs = args.blob_dirs.clone();
+    for path in &args.paths {
+        let mut files = Vec::new();
+        if path.is_dir() {
+            let (records_dir, blobs_dir) = if path.join("records").is_dir() {
+                (path.join("records"), path.join("blobs"))
+            } else {
+                (path.clone(), path.join("..").join("blobs"))
+            };
+            blob_dirs.push(blobs_dir);
+            for entry in std::fs::read_dir(&records_dir)
+                .with_context(|| format!("cannot list {}", records_dir.display()))?
+            {
+                let file = entry?.path();
+                if is_record_file(&file) {
+                    files.push(file);
+                }
+            }
+            files.sort();
+        } else if path.is_file() {
+            if let Some(parent) = path.parent() {
+                blob_dirs.push(parent.join("..").join("blobs"));
+            }
+            files.push(path.clone());
+        } else {
+            bail!("{} does not exist", path.display());
+        }
+        for file in files {
+            let wire =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            items.push(Item {
+                source: file.display().to_string(),
+                stem: file.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                wire,
+            });
+        }
+    }
+    Ok((items, blob_dirs))
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let keyring = Keyring::load(&args.station_keys)?;
+    let decrypt = DecryptKeys::load(&args.decrypt_keys)?;
+    let (items, blob_dirs) = read_items(&args)?;
+    if items.is_empty() {
+        bail!("no record files (*.{WIRE_EXT}, *.jws) found");
+    }
+    let find_blob = |id: &str| {
+        // Ids come from verified manifests, but never let one name a path outside the dirs.
+        if id.contains(['/', '\\']) || id.starts_with('.') {
+            return None;
+        }
+        blob_dirs
+            .iter()
+            .flat_map(|d| {
+                [
+                    d.join(format!("{id}.{WIRE_EXT}")),
+                    d.join(format!("{id}.bin")),
+                ]
+            })
+            .find_map(|p| std::fs::read(p).ok())
+    };
+    let report = audit::audit(&items, &keyring, &decrypt, !args.skip_blobs, &find_blob);
+    for v in &report.verified {
+        let kind = match v.kind {
+            RecordKind::Capture => {
+                format!("capture, {} identities, {} blobs", v.identities, v.blobs)
+            }
+            RecordKind::Checkpoint => "checkpoint".into(),
+        };
+        println!(
+            "ok    {} seq {:<6} record {}  ({kind})",
+            v.station, v.seq, v.record_id
+        );
+    }
+    for note in &report.notes {
+        println!("note  {note}");
+    }
+    for p in &report.problems {
+        println!(
+            "FAIL  {}: record {} ({}): {}",
+            p.kind,
+            p.record_id.as_deref().unwrap_or("?"),
+            p.source,
+            p.detail
+        );
+    }
+    println!(
+        "{} record(s) checked: {} verified, {} problem(s)",
+        items.len(),
+        report.verified.len(),
+        report.problems.len()
+    );
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
