@@ -2,7 +2,9 @@
 
 mod check_config;
 mod demo;
+mod inspect;
 mod keygen;
+mod read_card;
 mod run;
 mod sim;
 mod verify;
@@ -52,6 +54,12 @@ enum Command {
     /// Verify records (and their blobs): signatures, decryption, blob hashes, and the chain over
     /// the whole set (gaps, forks, reorders, duplicates). Exits 1 when anything is wrong.
     Verify(verify::VerifyArgs),
+    /// Read one ID card and print it as JSON (exit 3 no card, 4 no reader, 5 timeout,
+    /// 6 protocol error).
+    ReadCard(read_card::ReadCardArgs),
+    /// Decode a captured device byte stream.
+    #[command(subcommand)]
+    Inspect(inspect::InspectCommand),
     /// Run a device simulator.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -81,6 +89,8 @@ pub fn main() -> ExitCode {
             recipient,
         } => keygen::run(&out, alg, recipient),
         Command::Verify(args) => verify::run(args),
+        Command::ReadCard(args) => read_card::run(args),
+        Command::Inspect(command) => inspect::run(command),
         Command::Sim(sim) => sim::run(sim),
         Command::Demo { cards, out, gm } => demo::run(cards, &out, gm),
     };
