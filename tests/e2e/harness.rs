@@ -302,19 +302,27 @@ pub struct CaseSystem {
 impl CaseSystem {
     /// Starts it for `setup`'s station, with its public key and the case-system private key.
     pub fn start(port: u16, setup: &StationSetup, out: Option<&Path>, ack: bool) -> CaseSystem {
+        Self::start_with_keys(port, &[&setup.public_key], &[&setup.decrypt_key], out, ack)
+    }
+
+    /// Starts it with keyrings: every station key and case-system key it may meet (rotation).
+    pub fn start_with_keys(
+        port: u16,
+        station_keys: &[&Path],
+        decrypt_keys: &[&Path],
+        out: Option<&Path>,
+        ack: bool,
+    ) -> CaseSystem {
         let mut cmd = Command::new(python());
         cmd.arg(peer_script("case_system.py"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--station",
-                STATION,
-                "--pubkey",
-            ])
-            .arg(&setup.public_key)
-            .arg("--decrypt-key")
-            .arg(&setup.decrypt_key)
+            .args(["--port", &port.to_string(), "--station", STATION])
             .stdout(Stdio::piped());
+        for key in station_keys {
+            cmd.arg("--pubkey").arg(key);
+        }
+        for key in decrypt_keys {
+            cmd.arg("--decrypt-key").arg(key);
+        }
         if let Some(out) = out {
             cmd.arg("--out").arg(out);
         }
@@ -364,4 +372,43 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+impl StationSetup {
+    /// Appends TOML to the station's configuration (a table the generated file does not have).
+    pub fn append_config(&self, text: &str) {
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        config.push('\n');
+        config.push_str(text);
+        std::fs::write(&self.config, config).unwrap();
+    }
+
+    /// Creates a new station key and a new case-system key under `tag` and points the
+    /// configuration at them. Returns (new station public key, new case-system private key).
+    pub fn rotate_keys(&self, tag: &str) -> (PathBuf, PathBuf) {
+        let station_dir = self.dir.join(format!("keys-{tag}"));
+        let case_dir = self.dir.join(format!("case-system-{tag}"));
+        for (dir, extra) in [(&station_dir, None), (&case_dir, Some("--recipient"))] {
+            let mut cmd = Command::new(bin());
+            cmd.arg("keygen").args(extra).arg("--out").arg(dir);
+            assert!(cmd.stdout(Stdio::null()).status().unwrap().success());
+        }
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        let old_key = self.public_key.with_file_name("station.jwk");
+        let old_recipient = self.decrypt_key.with_file_name("case-system.pub.jwk");
+        let config = config
+            .replace(
+                &old_key.display().to_string(),
+                &station_dir.join("station.jwk").display().to_string(),
+            )
+            .replace(
+                &old_recipient.display().to_string(),
+                &case_dir.join("case-system.pub.jwk").display().to_string(),
+            );
+        std::fs::write(&self.config, config).unwrap();
+        (
+            station_dir.join("station.pub.jwk"),
+            case_dir.join("case-system.jwk"),
+        )
+    }
 }

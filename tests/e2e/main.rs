@@ -10,3 +10,4 @@ mod crash;
 mod delivery;
 mod demo;
 mod records;
+mod rotation;

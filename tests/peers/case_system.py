@@ -14,6 +14,7 @@ and {"event": "subscribed"} once the subscription is in place.
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import pathlib
@@ -38,13 +39,32 @@ def is_jwe(wire: bytes) -> bool:
     return wire.count(b".") == 4
 
 
-def decrypt_joserfc(wire: bytes, decrypt_json: dict) -> bytes:
+def header_kid(compact: bytes) -> str:
+    head = compact.split(b".", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(head + b"=" * (-len(head) % 4))).get("kid", "")
+
+
+class Keyring(dict):
+    """JWKs by kid: a case system keeps every key a station (or it) has used."""
+
+    def pick(self, compact: bytes) -> dict:
+        kid = header_kid(compact)
+        if kid not in self:
+            raise KeyError(f"no key for kid {kid!r}")
+        return self[kid]
+
+
+def decrypt_joserfc(wire: bytes, decrypt_json) -> bytes:
+    if isinstance(decrypt_json, Keyring):
+        decrypt_json = decrypt_json.pick(wire)
     key = OKPKey.import_key(decrypt_json)
     obj = rfc_jwe.decrypt_compact(wire, key, algorithms=["ECDH-ES+A256KW", "A256GCM"])
     return obj.plaintext
 
 
-def decrypt_jwcrypto(wire: bytes, decrypt_json: dict) -> bytes:
+def decrypt_jwcrypto(wire: bytes, decrypt_json) -> bytes:
+    if isinstance(decrypt_json, Keyring):
+        decrypt_json = decrypt_json.pick(wire)
     token = jc_jwe.JWE()
     token.deserialize(wire.decode("ascii"), key=jc_jwk.JWK(**decrypt_json))
     return token.payload
@@ -53,6 +73,8 @@ def decrypt_jwcrypto(wire: bytes, decrypt_json: dict) -> bytes:
 def verify_joserfc(wire: bytes, key_json: dict, decrypt_json):
     if is_jwe(wire):
         wire = decrypt_joserfc(wire, decrypt_json)
+    if isinstance(key_json, Keyring):
+        key_json = key_json.pick(wire)
     key = OKPKey.import_key(key_json)
     obj = rfc_jws.deserialize_compact(wire, key, algorithms=["EdDSA", "Ed25519"])
     return obj.headers(), obj.payload
@@ -61,6 +83,8 @@ def verify_joserfc(wire: bytes, key_json: dict, decrypt_json):
 def verify_jwcrypto(wire: bytes, key_json: dict, decrypt_json):
     if is_jwe(wire):
         wire = decrypt_jwcrypto(wire, decrypt_json)
+    if isinstance(key_json, Keyring):
+        key_json = key_json.pick(wire)
     key = jc_jwk.JWK(**key_json)
     token = jc_jws.JWS()
     token.deserialize(wire.decode("ascii"))
@@ -77,16 +101,24 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--station", required=True)
-    ap.add_argument("--pubkey", required=True, help="station.pub.jwk")
-    ap.add_argument("--decrypt-key", help="case-system.jwk (private) to open JWE records and blobs")
+    ap.add_argument("--pubkey", required=True, action="append",
+                    help="station.pub.jwk (repeat for every key the station has used)")
+    ap.add_argument("--decrypt-key", action="append", default=[],
+                    help="case-system.jwk (private) to open JWE records and blobs (repeatable)")
     ap.add_argument("--out", help="directory to store each record's wire bytes")
     ap.add_argument("--no-ack", action="store_true", help="observe only, never acknowledge")
     ap.add_argument("--client-id", default="test-case-system")
     args = ap.parse_args()
 
-    key_json = json.loads(pathlib.Path(args.pubkey).read_text())
-    key_json.pop("d", None)
-    decrypt_json = json.loads(pathlib.Path(args.decrypt_key).read_text()) if args.decrypt_key else None
+    key_json = Keyring()
+    for path in args.pubkey:
+        jwk = json.loads(pathlib.Path(path).read_text())
+        jwk.pop("d", None)
+        key_json[jwk["kid"]] = jwk
+    decrypt_json = Keyring()
+    for path in args.decrypt_key:
+        jwk = json.loads(pathlib.Path(path).read_text())
+        decrypt_json[jwk["kid"]] = jwk
     out = pathlib.Path(args.out) if args.out else None
     records_topic = f"countersign/v1/{args.station}/records"
     blobs_topic = f"countersign/v1/{args.station}/blobs/+"
@@ -172,7 +204,7 @@ def main():
         report["blobs_ok"] = blobs_ok
         verified = report["joserfc"] and report["jwcrypto"] and blobs_ok
         if out and verified:
-            (out / f"{record['record_id']}.jws").write_bytes(wire)
+            (out / f"{record['record_id']}.jwe").write_bytes(wire)
         if not args.no_ack:
             if verified:
                 ack = {"record_id": record["record_id"], "status": "stored"}
