@@ -2,7 +2,7 @@
 //! text with any whitespace) and prints one JSON object per frame, bad frame or run of garbage.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -42,7 +42,7 @@ pub fn run(command: InspectCommand) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     for item in inspect(&bytes) {
-        writeln!(out, "{}", describe(&item, &file))?;
+        writeln!(out, "{}", describe(&item))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -64,7 +64,7 @@ fn hex_prefix(bytes: &[u8]) -> String {
     s
 }
 
-fn describe(item: &Item, file: &Path) -> Value {
+fn describe(item: &Item) -> Value {
     match item {
         Item::Garbage { offset, bytes } => json!({
             "offset": offset,
@@ -114,7 +114,7 @@ fn describe(item: &Item, file: &Path) -> Value {
                     v["sw3"] = json!(format!("{:02X}", sw[2]));
                     v["status"] = json!(ga467::status::describe(sw[2]));
                     v["data_length"] = json!(data_len);
-                    describe_payload(&mut v, payload, file);
+                    describe_payload(&mut v, payload);
                 }
             }
             v
@@ -122,7 +122,7 @@ fn describe(item: &Item, file: &Path) -> Value {
     }
 }
 
-fn describe_payload(v: &mut Value, payload: &Payload, file: &Path) {
+fn describe_payload(v: &mut Value, payload: &Payload) {
     match payload {
         Payload::None => {}
         Payload::SamId(id) => {
@@ -137,11 +137,7 @@ fn describe_payload(v: &mut Value, payload: &Payload, file: &Path) {
         }
         Payload::Card(card) => match card.as_ref() {
             Ok(card) => {
-                let name = file.file_name().map_or_else(
-                    || "capture".to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                );
-                let identity = identity_of(card, &name, CivilDate::today_in_china());
+                let identity = identity_of(card, "capture", CivilDate::today_in_china());
                 v["card"] = serde_json::to_value(identity).unwrap_or_default();
                 v["photo_wlt_length"] = json!(card.photo_wlt.len());
                 v["fingerprint_length"] = json!(card.fingerprint.as_ref().map_or(0, Vec::len));

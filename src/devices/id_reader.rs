@@ -77,6 +77,16 @@ struct Problem {
     text: String,
     /// The device answers, but not in GA 467: retry only at the longest backoff.
     unsupported: bool,
+    /// The session had reached "ready" (port open, SAM fine): the device is there, so the next
+    /// attempt starts from the shortest backoff.
+    after_ready: bool,
+}
+
+impl Problem {
+    fn after_ready(mut self) -> Self {
+        self.after_ready = true;
+        self
+    }
 }
 
 impl From<String> for Problem {
@@ -84,6 +94,7 @@ impl From<String> for Problem {
         Self {
             text,
             unsupported: false,
+            after_ready: false,
         }
     }
 }
@@ -93,6 +104,7 @@ impl From<ReaderError> for Problem {
         Self {
             unsupported: matches!(e, ReaderError::UnsupportedProtocol { .. }),
             text: e.to_string(),
+            after_ready: false,
         }
     }
 }
@@ -118,8 +130,8 @@ impl Supervisor {
                 Ok(()) => return,
                 Err(problem) => problem,
             };
-            // A session that ran for a while was healthy: start the backoff over.
-            if started.elapsed() > BACKOFF_MAX {
+            // A session that got going, or ran for a while, was healthy: start the backoff over.
+            if problem.after_ready || started.elapsed() > BACKOFF_MAX {
                 backoff = BACKOFF_FIRST;
             }
             if problem.unsupported {
@@ -221,16 +233,16 @@ impl Supervisor {
                 }
                 Ok(PollOutcome::NoCard | PollOutcome::StillPresent) => failures = 0,
                 Err(ReaderError::Io { source, .. }) => {
-                    return Err(format!("port failed: {source}").into());
+                    return Err(Problem::from(format!("port failed: {source}")).after_ready());
                 }
                 Err(e @ (ReaderError::UnsupportedProtocol { .. } | ReaderError::Sam { .. })) => {
-                    return Err(e.into());
+                    return Err(Problem::from(e).after_ready());
                 }
                 Err(e) => {
                     failures += 1;
                     debug!(reader = %self.name, error = %e, failures, "poll failed");
                     if failures >= MAX_POLL_FAILURES {
-                        return Err(e.into());
+                        return Err(Problem::from(e).after_ready());
                     }
                 }
             }

@@ -4,10 +4,13 @@
 
 #[allow(dead_code)]
 mod harness;
+#[allow(dead_code)]
+mod harness_idcard;
 
 mod cli;
 mod crash;
 mod delivery;
 mod demo;
+mod idcard;
 mod records;
 mod rotation;

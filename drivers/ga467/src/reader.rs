@@ -280,7 +280,7 @@ impl<T: Transport> Reader<T> {
                 self.exchange(cmd, timeout)
             }
             Ok(r) if matches!(r.sw3, status::BAD_CHECKSUM | status::BAD_LENGTH) => {
-                warn!(command = %cmd, sw3 = r.sw3, "reader got a garbled command, retrying once");
+                warn!(command = %cmd, sw3 = %format!("{:#04x}", r.sw3), "reader got a garbled command, retrying once");
                 self.exchange(cmd, timeout)
             }
             other => other,
