@@ -15,6 +15,8 @@
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, AesGcm};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -138,21 +140,12 @@ pub fn seal_content(
     let header_b64 = b64url(&serde_json::to_vec(header).unwrap_or_default());
     let (ciphertext, tag) =
         content_encrypt(&header.enc, cek, iv, header_b64.as_bytes(), plaintext)?;
-    let mut out = String::with_capacity(header_b64.len() + ciphertext.len() * 4 / 3 + 200);
-    for (i, part) in [
-        header_b64.as_bytes(),
-        b64url(encrypted_key).as_bytes(),
-        b64url(iv).as_bytes(),
-        b64url(&ciphertext).as_bytes(),
-        b64url(&tag).as_bytes(),
-    ]
-    .iter()
-    .enumerate()
-    {
-        if i > 0 {
-            out.push('.');
-        }
-        out.push_str(std::str::from_utf8(part).unwrap_or_default());
+    // Encode straight into the output: for a large page this saves a copy of the ciphertext.
+    let mut out = String::with_capacity(header_b64.len() + ciphertext.len() * 4 / 3 + 256);
+    out.push_str(&header_b64);
+    for part in [encrypted_key, iv.as_slice(), &ciphertext, &tag] {
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(part, &mut out);
     }
     Ok(out)
 }
