@@ -142,3 +142,28 @@ fn gm_records_from_the_daemon_open_with_gmssl() {
     let (result, text) = verify(&out);
     assert!(result.status.success(), "{text}");
 }
+
+/// The documented examples satisfy the documented JSON Schema (real records are checked against
+/// it in the demo test).
+#[test]
+fn documented_examples_match_the_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             for path in sys.argv[2:]:\n\
+             \tjsonschema.validate(json.load(open(path)), schema)",
+        )
+        .arg(root.join("docs/record.schema.json"))
+        .arg(root.join("docs/examples/capture-resident.json"))
+        .arg(root.join("docs/examples/checkpoint.json"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Opens countersign record files with joserfc: decrypts each JWE with the case system's private
-JWK, verifies the inner JWS against the station's public JWK, and checks every evidence blob
-(in BLOBS_DIR, also JWEs) against the signed manifest.
+JWK, verifies the inner JWS against the station's public JWK, validates the payload against
+docs/record.schema.json, and checks every evidence blob (in BLOBS_DIR, also JWEs) against the
+signed manifest.
 
 usage: verify_records.py RECORDS_DIR station.pub.jwk case-system.jwk [BLOBS_DIR]
 Prints one line per record and exits non-zero if any record fails or none is found.
@@ -12,8 +13,11 @@ import json
 import pathlib
 import sys
 
+import jsonschema
 from joserfc import jwe, jws
 from joserfc.jwk import ECKey, OKPKey
+
+SCHEMA = json.loads((pathlib.Path(__file__).parents[2] / "docs/record.schema.json").read_text())
 
 
 def import_key(path: pathlib.Path):
@@ -39,6 +43,7 @@ def main():
             inner = jws.deserialize_compact(outer.plaintext, station_key,
                                             algorithms=["EdDSA", "ES256"])
             record = json.loads(inner.payload)
+            jsonschema.validate(record, SCHEMA)  # the documented schema holds for real records
             assert record["record_id"] == path.stem, "file name differs from record_id"
             assert record["recipient_kid"] == outer.protected["kid"], "recipient not bound"
             for ref in record.get("evidence", []):
