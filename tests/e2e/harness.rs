@@ -386,9 +386,17 @@ impl StationSetup {
     /// Creates a new station key and a new case-system key under `tag` and points the
     /// configuration at them. Returns (new station public key, new case-system private key).
     pub fn rotate_keys(&self, tag: &str) -> (PathBuf, PathBuf) {
+        self.rotate_keys_with(tag, "ed25519")
+    }
+
+    /// As `rotate_keys`, with the new station key of algorithm `alg` (`ed25519`, `p256`).
+    pub fn rotate_keys_with(&self, tag: &str, alg: &str) -> (PathBuf, PathBuf) {
         let station_dir = self.dir.join(format!("keys-{tag}"));
         let case_dir = self.dir.join(format!("case-system-{tag}"));
-        for (dir, extra) in [(&station_dir, None), (&case_dir, Some("--recipient"))] {
+        for (dir, extra) in [
+            (&station_dir, vec!["--alg", alg]),
+            (&case_dir, vec!["--recipient"]),
+        ] {
             let mut cmd = Command::new(bin());
             cmd.arg("keygen").args(extra).arg("--out").arg(dir);
             assert!(cmd.stdout(Stdio::null()).status().unwrap().success());

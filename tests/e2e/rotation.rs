@@ -179,3 +179,24 @@ fn the_outbox_holds_no_personal_data_in_clear() {
         }
     }
 }
+
+/// A station key of type P-256 (the option for keys held in hardware tokens) signs ES256
+/// records that joserfc and jwcrypto verify.
+#[test]
+fn es256_station_records_verify_in_joserfc_and_jwcrypto() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("idcard");
+    let _sim = start_sim(&link, 500, 300);
+    let setup = setup_station(dir.path(), broker.port, &link);
+    let (station, case_key) = setup.rotate_keys_with("p256", "p256");
+    let case = CaseSystem::start_with_keys(broker.port, &[&station], &[&case_key], None, true);
+    let daemon = start_daemon(&setup);
+    let r = case
+        .next_record(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no record:\n{}", daemon.stderr()));
+    assert_eq!(r["alg"], "ES256", "{r}");
+    assert_eq!(r["joserfc"], true, "{r}");
+    assert_eq!(r["jwcrypto"], true, "{r}");
+    assert_eq!(r["acked"], true, "{r}");
+}

@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from joserfc import jwe as rfc_jwe, jws as rfc_jws
-from joserfc.jwk import OKPKey
+from joserfc.jwk import ECKey, OKPKey
 from jwcrypto import jwe as jc_jwe, jwk as jc_jwk, jws as jc_jws
 
 from blob_chunks import BlobAssembler
@@ -75,8 +75,8 @@ def verify_joserfc(wire: bytes, key_json: dict, decrypt_json):
         wire = decrypt_joserfc(wire, decrypt_json)
     if isinstance(key_json, Keyring):
         key_json = key_json.pick(wire)
-    key = OKPKey.import_key(key_json)
-    obj = rfc_jws.deserialize_compact(wire, key, algorithms=["EdDSA", "Ed25519"])
+    key = (OKPKey if key_json["kty"] == "OKP" else ECKey).import_key(key_json)
+    obj = rfc_jws.deserialize_compact(wire, key, algorithms=["EdDSA", "Ed25519", "ES256"])
     return obj.headers(), obj.payload
 
 
