@@ -43,6 +43,7 @@ impl CaseSystem {
             .set_max_packet_size(Some(16 * 1024 * 1024));
         let (client, mut eventloop) = AsyncClient::new(options, 64);
         let mut blobs: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut assemblies: HashMap<String, Assembly> = HashMap::new();
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -58,7 +59,22 @@ impl CaseSystem {
                         continue;
                     };
                     if let Some(blob_id) = topic.rsplit_once("/blobs/").map(|(_, id)| id) {
-                        blobs.insert(blob_id.to_string(), publish.payload.to_vec());
+                        let props = publish
+                            .properties
+                            .as_ref()
+                            .map(|p| p.user_properties.as_slice())
+                            .unwrap_or_default();
+                        if let Err(e) = assemblies
+                            .entry(blob_id.to_string())
+                            .or_default()
+                            .add(props, &publish.payload)
+                        {
+                            warn!(%blob_id, error = %e, "case system dropped a bad chunk");
+                        }
+                        if let Some(whole) = assemblies.get(blob_id).and_then(Assembly::complete) {
+                            blobs.insert(blob_id.to_string(), whole);
+                            assemblies.remove(blob_id);
+                        }
                         continue;
                     }
                     // The record id in the properties lets us name a record we cannot open.
@@ -186,6 +202,55 @@ impl CaseSystem {
             .join("records")
             .join(format!("{record_id}.{ext}"));
         write_atomically(&path, wire)
+    }
+}
+
+/// A blob arriving in chunks (docs/uplink-protocol.md): each chunk says its offset, the total
+/// size and the whole blob's SHA-256; chunks may repeat after a reconnect.
+#[derive(Default)]
+struct Assembly {
+    size: usize,
+    sha256: String,
+    bytes: Vec<u8>,
+    have: Vec<bool>,
+}
+
+impl Assembly {
+    fn add(&mut self, props: &[(String, String)], payload: &[u8]) -> Result<(), String> {
+        let prop = |name: &str| {
+            props
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .ok_or(format!("chunk without {name}"))
+        };
+        let offset: usize = prop("offset")?.parse().map_err(|_| "bad offset")?;
+        let size: usize = prop("size")?.parse().map_err(|_| "bad size")?;
+        // A demo keeps whole blobs in memory; cap what a stranger could make it allocate.
+        if size > 64 * 1024 * 1024 || offset.saturating_add(payload.len()) > size {
+            return Err(format!(
+                "chunk {offset}+{} outside a {size}-byte blob",
+                payload.len()
+            ));
+        }
+        if self.have.is_empty() {
+            self.size = size;
+            self.sha256 = prop("sha256")?.to_string();
+            self.bytes = vec![0; size];
+            self.have = vec![false; size];
+        } else if size != self.size {
+            return Err("chunks disagree on the size".into());
+        }
+        self.bytes[offset..offset + payload.len()].copy_from_slice(payload);
+        self.have[offset..offset + payload.len()].fill(true);
+        Ok(())
+    }
+
+    /// The whole blob once every byte arrived and it hashes to what the chunks announced.
+    fn complete(&self) -> Option<Vec<u8>> {
+        let whole = !self.have.is_empty() && self.have.iter().all(|h| *h)
+            || (self.size == 0 && !self.sha256.is_empty());
+        (whole && chain_hash(&self.bytes) == self.sha256).then(|| self.bytes.clone())
     }
 }
 
