@@ -497,3 +497,101 @@ fn inspect_decodes_a_hex_capture_frame_by_frame() {
     let (_, out_bin, _) = countersign(&["inspect", "ga467", bin.to_str().unwrap()]);
     assert_eq!(out_bin, out);
 }
+
+/// A vendor WLT decoder configured in the daemon: a stand-in library (built here with rustc)
+/// decodes one card's photo and refuses the other's. Both cards are recorded with the raw WLT;
+/// the first also gets the BMP, the second a failed `photo_decoding` check.
+#[test]
+fn a_configured_photo_decoder_adds_the_bmp_and_its_failure_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = build_wlt_stub(dir.path());
+    // Seeds whose filler photo starts with an even byte (decodes) and an odd one (refused).
+    let first_byte = |seed: u32| ga467::sim::filler_photo(seed)[0];
+    let even = (1..100).find(|s| first_byte(*s) % 2 == 0).unwrap();
+    let odd = (1..100).find(|s| first_byte(*s) % 2 == 1).unwrap();
+    let link = link_in(dir.path());
+    let _sim = start_scenario_sim(
+        &link,
+        &scenario(&format!(
+            "[cards.ok]\nfake = 0\nphoto_seed = {even}\n[cards.bad]\nfake = 5\nphoto_seed = {odd}\n\
+             [[at]]\nms = 300\nplace = \"ok\"\n[[at]]\nms = 1500\nplace = \"bad\"\n"
+        )),
+    );
+    let setup = reader_station(dir.path(), &link, "115200", "");
+    setup.append_config(&format!(
+        "[id_readers.desk.photo_decoder]\nlibrary = \"{}\"\nsignature = \"unpack\"\n",
+        lib.display()
+    ));
+    let daemon = start_daemon(&setup);
+    let records = wait_for_records(&setup, 2, Duration::from_secs(20), &daemon);
+    let roles = |r: &countersign::record::Record| -> Vec<(String, String, u64)> {
+        r.evidence
+            .iter()
+            .map(|e| (e.role.clone(), e.media_type.clone(), e.size))
+            .collect()
+    };
+    let check = |r: &countersign::record::Record| {
+        r.identities[0]
+            .checks
+            .iter()
+            .find(|c| c.name == "photo_decoding")
+            .cloned()
+            .expect("photo_decoding check")
+    };
+    assert_eq!(
+        roles(&records[0]),
+        [
+            (
+                "face_photo_wlt".into(),
+                "application/octet-stream".into(),
+                1024
+            ),
+            ("face_photo".into(), "image/bmp".into(), 38_862)
+        ]
+    );
+    assert_eq!(check(&records[0]).result, CheckResult::Pass);
+    assert_eq!(
+        roles(&records[1]),
+        [(
+            "face_photo_wlt".into(),
+            "application/octet-stream".into(),
+            1024
+        )]
+    );
+    let failed = check(&records[1]);
+    assert_eq!(failed.result, CheckResult::Fail);
+    assert!(
+        failed.detail.unwrap().contains("unpack returned -1"),
+        "{}",
+        daemon.stderr()
+    );
+    assert!(plain(&daemon.stderr()).contains("WLT photo decoder loaded"));
+}
+
+/// A cdylib exporting `unpack` that writes raw BGR and refuses photos starting with an odd byte.
+fn build_wlt_stub(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("wltstub.rs");
+    std::fs::write(
+        &src,
+        r#"
+#[no_mangle]
+pub extern "C" fn unpack(wlt: *const u8, out: *mut u8, _flag: i32) -> i32 {
+    let wlt = unsafe { std::slice::from_raw_parts(wlt, 1024) };
+    let out = unsafe { std::slice::from_raw_parts_mut(out, 102 * 126 * 3) };
+    if wlt[0] % 2 == 1 { return -1; }
+    for (i, b) in out.iter_mut().enumerate() { *b = wlt[i % 1024]; }
+    1
+}
+"#,
+    )
+    .unwrap();
+    let lib = dir.join("libwltstub.so");
+    let status = std::process::Command::new("rustc")
+        .args(["--edition", "2021", "--crate-type", "cdylib", "-O", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the stand-in WLT library failed");
+    lib
+}
