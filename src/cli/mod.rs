@@ -4,6 +4,7 @@ mod check_config;
 mod demo;
 mod inspect;
 mod keygen;
+mod outbox;
 mod read_card;
 mod run;
 mod sim;
@@ -60,6 +61,18 @@ enum Command {
     /// Decode a captured device byte stream.
     #[command(subcommand)]
     Inspect(inspect::InspectCommand),
+    /// Inspect the outbox: status, list, export dead letters, retry one.
+    Outbox {
+        #[arg(
+            long,
+            short,
+            global = true,
+            default_value = "/etc/countersign/countersign.toml"
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: outbox::OutboxCommand,
+    },
     /// Run a device simulator.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -91,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::ReadCard(args) => read_card::run(args),
         Command::Inspect(command) => inspect::run(command),
+        Command::Outbox { config, command } => outbox::run(&config, command),
         Command::Sim(sim) => sim::run(sim),
         Command::Demo { cards, out, gm } => demo::run(cards, &out, gm),
     };

@@ -6,11 +6,20 @@
 mod harness;
 #[allow(dead_code)]
 mod harness_idcard;
+#[allow(dead_code)]
+mod harness_mqtt;
 
+mod backlog;
+mod capacity;
+mod chaos;
 mod cli;
 mod crash;
 mod delivery;
 mod demo;
+mod folder;
 mod idcard;
+mod outbox_cli;
 mod records;
 mod rotation;
+mod tls;
+mod uplink;
