@@ -644,3 +644,148 @@ mod tests {
         assert_eq!(outbox.stats().unwrap().depth, 1);
     }
 }
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use crate::record::SealedBlob;
+
+    fn seal(id: &str, blob: usize) -> impl FnOnce(&ChainLink) -> Result<Sealed, String> + '_ {
+        move |_| {
+            Ok(Sealed {
+                record_id: id.to_string(),
+                wire: vec![b'w'; 100],
+                blobs: vec![SealedBlob {
+                    blob_id: format!("{id}-b"),
+                    wire: vec![b'b'; blob],
+                }],
+            })
+        }
+    }
+
+    #[test]
+    fn limits_refuse_new_records_and_keep_held_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+        o.set_limits(Limits {
+            max_records: 2,
+            max_bytes: 2000,
+        });
+        o.append("s", seal("a", 500)).unwrap();
+        let e = o.append("s", seal("b", 2000)).unwrap_err();
+        assert!(
+            matches!(&e, OutboxError::Full { detail, .. } if detail.contains("outbox.max_bytes")),
+            "{e}"
+        );
+        o.append("s", seal("b", 500)).unwrap();
+        // A dead letter still counts: it is on the disk.
+        o.reject("a", "no").unwrap();
+        let e = o.append("s", seal("c", 10)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("2 records held, limit 2 (outbox.max_records)"),
+            "{e}"
+        );
+        assert_eq!(o.stats().unwrap().depth, 1);
+        assert!(o.acknowledge("b").unwrap());
+        let (link, _) = o.append("s", seal("c", 10)).unwrap();
+        assert_eq!(link.seq, 3, "a refused record used no sequence number");
+    }
+
+    #[test]
+    fn progress_survives_and_leaves_with_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let mut o = Outbox::open(&path).unwrap();
+        o.append("s", seal("a", 1000)).unwrap();
+        let applied = o
+            .set_progress(&[
+                ("a-b".into(), 300),
+                ("a-b".into(), 600),
+                ("zz".into(), 5),
+                ("a-b".into(), 9999),
+            ])
+            .unwrap();
+        assert_eq!(
+            applied, 2,
+            "unknown blobs and offsets past the end are ignored"
+        );
+        drop(o);
+        let mut o = Outbox::open(&path).unwrap();
+        assert_eq!(o.blob_for_sending("a-b").unwrap().unwrap().1, 600);
+        assert!(o.acknowledge("a").unwrap());
+        assert_eq!(o.progress("a-b").unwrap(), 0);
+    }
+
+    #[test]
+    fn dead_letters_export_and_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+        o.append("s", seal("a", 10)).unwrap();
+        o.append("s", seal("b", 10)).unwrap();
+        assert!(o.reject("a", "bad case").unwrap());
+        let dead = o.dead_letters().unwrap();
+        assert_eq!((dead.len(), dead[0].reason.as_str()), (1, "bad case"));
+        let files = o.export_dead_letters(&dir.path().join("x"), None).unwrap();
+        assert_eq!(files, [dir.path().join("x/a.bin")]);
+        assert_eq!(
+            std::fs::read(dir.path().join("x/a.blobs/a-b.bin")).unwrap(),
+            vec![b'b'; 10]
+        );
+        assert!(
+            o.export_dead_letters(&dir.path().join("x"), None).is_err(),
+            "never overwrites"
+        );
+        assert!(o.retry("a").unwrap());
+        assert!(!o.retry("a").unwrap());
+        let order: Vec<_> = o
+            .oldest(10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.record_id)
+            .collect();
+        assert_eq!(
+            order,
+            ["b", "a"],
+            "a retried record goes to the end of the queue"
+        );
+        assert_eq!(o.blobs("a").unwrap().len(), 1, "with its blobs");
+    }
+
+    #[test]
+    fn a_damaged_file_is_moved_aside_and_a_new_one_continues_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        std::fs::write(&path, b"garbage, not a database".repeat(300)).unwrap();
+        let (mut o, q) = open_or_quarantine(&path).unwrap();
+        let q = q.expect("reported");
+        assert!(q.moved_to.to_string_lossy().contains(".damaged-"), "{q:?}");
+        assert!(std::fs::read(&q.moved_to).unwrap().starts_with(b"garbage"));
+        o.append("s", seal("a", 1)).unwrap();
+        drop(o);
+        let (_, q) = open_or_quarantine(&path).unwrap();
+        assert!(q.is_none(), "a sound file is left alone");
+
+        // Damage inside a real database: the chain head is salvaged when readable.
+        let path2 = dir.path().join("p.sqlite");
+        let mut o = Outbox::open(&path2).unwrap();
+        for id in ["a", "b", "c"] {
+            o.append("s", seal(id, 50_000)).unwrap();
+        }
+        o.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        drop(o);
+        let mut bytes = std::fs::read(&path2).unwrap();
+        let len = bytes.len();
+        for b in &mut bytes[len / 2..len / 2 + 4096] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path2, bytes).unwrap();
+        let (mut o, q) = open_or_quarantine(&path2).unwrap();
+        let q = q.expect("damage found by quick_check");
+        assert_eq!(q.chains_salvaged, 1, "{q:?}");
+        let (link, _) = o.append("s", seal("d", 1)).unwrap();
+        assert_eq!(link.seq, 4, "the sequence continues");
+    }
+}

@@ -157,3 +157,37 @@ impl super::model::Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const BASE: &str =
+        "[station]\nid = \"w1\"\nsigning_key = \"/k\"\n\n[crypto]\nrecipient_key = \"/r\"\n\n";
+
+    fn err(extra: &str) -> crate::config::ConfigError {
+        crate::config::parse(&format!("{BASE}{extra}"), Path::new("t.toml")).unwrap_err()
+    }
+
+    #[test]
+    fn uplink_keys_are_checked_together_and_located() {
+        let ok = crate::config::parse(
+            &format!("{BASE}[mqtt]\nchunk_bytes = 32768\n\n[mqtt.tls]\nca_file = \"/ca.pem\"\n\n[outbox]\nmax_records = 10\n"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.mqtt.chunk_bytes.get(), 32768);
+        assert_eq!(ok.outbox.max_records.get(), 10);
+        let e = err("[mqtt]\nmax_packet_bytes = 65536\nchunk_bytes = 65536\n");
+        assert_eq!(e.key.as_deref(), Some("mqtt.chunk_bytes"), "{e}");
+        assert!(e.message.contains("67584"), "{e}");
+        let e = err("[mqtt.tls]\nca_file = \"/ca\"\nclient_key_file = \"/k\"\n");
+        assert_eq!(e.key.as_deref(), Some("mqtt.tls.client_key_file"), "{e}");
+        let e = err("[outbox]\nmax_bytes = 10\n");
+        assert_eq!(e.key.as_deref(), Some("outbox.max_bytes"), "{e}");
+        let e = err("[folders.scan]\npath = \"/s\"\nextensions = [\".jpg\"]\n");
+        assert_eq!(e.key.as_deref(), Some("folders.scan.extensions"), "{e}");
+        let e = err("[folders.scan]\nsettle = 3\n");
+        assert!(e.message.contains("settle"), "{e}");
+    }
+}

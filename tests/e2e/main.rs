@@ -23,3 +23,4 @@ mod records;
 mod rotation;
 mod tls;
 mod uplink;
+mod uplink_bench;

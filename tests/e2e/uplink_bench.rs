@@ -1,0 +1,283 @@
+//! Benchmarks, side by side in one run on loopback against a real Mosquitto (ignored by default;
+//! see docs/performance.md):
+//!     cargo test --release --test e2e uplink_bench -- --ignored --nocapture --test-threads=1
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use countersign::outbox::{self, Outbox, SharedOutbox};
+use countersign::record::{ChainLink, Sealed, SealedBlob};
+use countersign::uplink::{self, UplinkOptions};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use tokio::sync::{Notify, watch};
+
+use crate::harness_mqtt::*;
+
+const STATION: &str = "bench";
+
+/// Base64url-like ASCII (what a JWE wire form looks like), no newlines.
+fn ascii(seed: u64, len: usize) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    page_bytes(seed, len)
+        .into_iter()
+        .map(|b| A[(b & 63) as usize])
+        .collect()
+}
+
+fn append(outbox: &mut Outbox, i: u64, record: usize, blob: Option<usize>) {
+    outbox
+        .append(STATION, |link: &ChainLink| {
+            Ok(Sealed {
+                record_id: format!("r{i:06}-{}", link.seq),
+                wire: ascii(i, record),
+                blobs: blob
+                    .map(|n| SealedBlob {
+                        blob_id: format!("b{i:06}"),
+                        wire: ascii(i + 1_000_000, n),
+                    })
+                    .into_iter()
+                    .collect(),
+            })
+        })
+        .unwrap();
+}
+
+/// A case system that acks every record as soon as it arrives, and counts bytes.
+async fn acker(port: u16, bytes: Arc<Mutex<u64>>) -> AsyncClient {
+    let mut o = MqttOptions::new("bench-acker", "127.0.0.1", port);
+    o.set_max_packet_size(Some(16 * 1024 * 1024));
+    let (client, mut ev) = AsyncClient::new(o, 100_000);
+    let c = client.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let mut ready = Some(ready_tx);
+    tokio::spawn(async move {
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ =
+                        c.try_subscribe(format!("countersign/v1/{STATION}/#"), QoS::AtLeastOnce);
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    *bytes.lock().unwrap() += p.payload.len() as u64;
+                    if p.topic.ends_with(b"/records") {
+                        let id = p
+                            .properties
+                            .as_ref()
+                            .and_then(|pr| pr.correlation_data.clone())
+                            .unwrap_or_default();
+                        let ack = format!(
+                            r#"{{"record_id":"{}","status":"stored"}}"#,
+                            String::from_utf8_lossy(&id)
+                        );
+                        let _ = c.try_publish(
+                            format!("countersign/v1/{STATION}/acks"),
+                            QoS::AtLeastOnce,
+                            false,
+                            ack,
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(10), ready_rx).await;
+    client
+}
+
+/// Runs the uplink until the outbox is empty; returns the time it took.
+async fn drain(
+    outbox: SharedOutbox,
+    port: u16,
+    chunk: usize,
+    produce: Option<(u64, usize)>,
+) -> Duration {
+    let mut opts = UplinkOptions::loopback(STATION, port);
+    opts.chunk_bytes = chunk;
+    opts.max_packet_bytes = 16 * 1024 * 1024;
+    let notify = Arc::new(Notify::new());
+    let events = countersign::events::bus();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let started = Instant::now();
+    let task = tokio::spawn(uplink::run(
+        opts,
+        outbox.clone(),
+        notify.clone(),
+        events.clone(),
+        events.subscribe(),
+        stop_rx,
+    ));
+    if let Some((n, size)) = produce {
+        let ob = outbox.clone();
+        let nt = notify.clone();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..n {
+                append(&mut ob.lock().unwrap(), i, size, None);
+                nt.notify_one();
+            }
+        })
+        .await
+        .unwrap();
+    }
+    loop {
+        let depth = outbox::run(&outbox, |o| o.stats()).await.unwrap().depth;
+        if depth == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = started.elapsed();
+    let _ = stop_tx.send(true);
+    let _ = task.await;
+    took
+}
+
+/// mosquitto_pub -l: one QoS 1 message per line, the same bytes in the same sizes.
+fn mosquitto_pub(port: u16, lines: &[Vec<u8>]) -> Duration {
+    let started = Instant::now();
+    let mut child = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+            "-l",
+        ])
+        .args(["-t", &format!("countersign/v1/{STATION}/blobs/x")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        for l in lines {
+            stdin.write_all(l).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    started.elapsed()
+}
+
+#[test]
+#[ignore]
+fn bench_durable_records_per_second() {
+    const N: u64 = 1000;
+    const SIZE: usize = 2048;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), BrokerSetup::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // 1. SQLite alone: one 2 KB row per transaction, WAL + synchronous=FULL.
+    let raw = {
+        let conn = rusqlite::Connection::open(dir.path().join("raw.sqlite")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, wire BLOB)")
+            .unwrap();
+        let started = Instant::now();
+        for i in 0..N {
+            conn.execute("INSERT INTO t (wire) VALUES (?1)", [ascii(i, SIZE)])
+                .unwrap();
+        }
+        started.elapsed()
+    };
+    // 2. mosquitto_pub alone: 2 KB messages at QoS 1, nothing on disk.
+    let lines: Vec<Vec<u8>> = (0..N).map(|i| ascii(i, SIZE)).collect();
+    let pubbed = mosquitto_pub(broker.port, &lines);
+    // 3. countersign: append (fsync per commit) while the uplink publishes, the case system
+    //    acks, and the record leaves the outbox (another fsync).
+    let ours = rt.block_on(async {
+        let bytes = Arc::new(Mutex::new(0));
+        let _acker = acker(broker.port, bytes).await;
+        let outbox: SharedOutbox = Arc::new(Mutex::new(
+            Outbox::open(&dir.path().join("o.sqlite")).unwrap(),
+        ));
+        drain(outbox, broker.port, 65536, Some((N, SIZE))).await
+    });
+    let rate = |d: Duration| N as f64 / d.as_secs_f64();
+    println!("durable records, {N} x {SIZE} B, loopback:");
+    println!(
+        "  SQLite insert+commit (WAL, FULL)          {:>8.0} records/s",
+        rate(raw)
+    );
+    println!(
+        "  mosquitto_pub -q 1 (no disk)              {:>8.0} records/s",
+        rate(pubbed)
+    );
+    println!(
+        "  countersign commit+publish+ack+delete     {:>8.0} records/s",
+        rate(ours)
+    );
+    println!(
+        "  ratio countersign / SQLite commit: {:.2}; countersign / mosquitto_pub: {:.2}",
+        rate(ours) / rate(raw),
+        rate(ours) / rate(pubbed)
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_blob_drain_vs_mosquitto_pub() {
+    const RECORDS: u64 = 200;
+    const BLOB: usize = 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), BrokerSetup::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut outbox = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+    for i in 0..RECORDS {
+        append(&mut outbox, i, 2048, Some(BLOB));
+    }
+    drop(outbox);
+    let total_mb = (RECORDS as usize * BLOB) as f64 / 1e6;
+
+    let (ours, pubbed) = rt.block_on(async {
+        let bytes = Arc::new(Mutex::new(0));
+        let _acker = acker(broker.port, bytes.clone()).await;
+        let outbox: SharedOutbox = Arc::new(Mutex::new(
+            Outbox::open(&dir.path().join("o.sqlite")).unwrap(),
+        ));
+        let ours = drain(outbox, broker.port, CHUNK, None).await;
+        // The same bytes in the same chunk sizes, with the same subscriber taking them.
+        let mut lines = Vec::new();
+        for i in 0..RECORDS {
+            let blob = ascii(i + 1_000_000, BLOB);
+            lines.extend(blob.chunks(CHUNK).map(|c| c.to_vec()));
+        }
+        let port = broker.port;
+        let pubbed = tokio::task::spawn_blocking(move || mosquitto_pub(port, &lines))
+            .await
+            .unwrap();
+        (ours, pubbed)
+    });
+    let mbps = |d: Duration| total_mb / d.as_secs_f64();
+    println!("drain of {RECORDS} records x 1 MiB blob in {CHUNK} B chunks, QoS 1, loopback:");
+    println!(
+        "  mosquitto_pub -l -q 1        {:>7.1} MB/s ({:?})",
+        mbps(pubbed),
+        pubbed
+    );
+    println!(
+        "  countersign uplink           {:>7.1} MB/s ({:?}, incl. reads, records, acks, deletes)",
+        mbps(ours),
+        ours
+    );
+    println!(
+        "  ratio countersign / mosquitto_pub: {:.2}",
+        mbps(ours) / mbps(pubbed)
+    );
+}
