@@ -24,3 +24,4 @@ mod rotation;
 mod tls;
 mod uplink;
 mod uplink_bench;
+mod uplink_presence;
