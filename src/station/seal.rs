@@ -5,7 +5,6 @@
 use std::time::SystemTime;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::Crypto;
 use crate::devices::Capture;
@@ -58,12 +57,12 @@ pub struct Committed {
 
 /// RFC 3339, UTC, milliseconds.
 pub fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    // Truncating to milliseconds keeps a valid time; formatting a valid time cannot fail.
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    // Always three fractional digits (the well-known Rfc3339 format trims trailing zeros, and the
+    // record schema promises milliseconds). Formatting a valid UTC time cannot fail.
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    OffsetDateTime::from(t).format(FORMAT).unwrap_or_default()
 }
 
 /// Seals `contents` as the station's next record and commits it with its blobs. Returns once the
@@ -182,6 +181,14 @@ fn append(
 mod tests {
     use super::*;
     use std::time::SystemTime;
+
+    #[test]
+    fn milliseconds_keep_trailing_zeros() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_764_237_600_540);
+        assert_eq!(rfc3339(t), "2025-11-27T10:00:00.540Z");
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_764_237_600);
+        assert_eq!(rfc3339(t), "2025-11-27T10:00:00.000Z");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_milliseconds() {
