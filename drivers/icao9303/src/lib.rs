@@ -17,13 +17,18 @@
 pub mod access;
 pub mod apdu;
 pub mod crypto;
+#[cfg(feature = "face")]
+pub mod face;
 
 pub mod lds;
 pub mod mrz;
 pub mod pa;
 
 pub mod read;
+pub use read::{DocumentRead, ReadError, ReadOptions, Transceiver, read_document};
 
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod sm;
 pub mod sod;
 pub mod tlv;

@@ -1,0 +1,265 @@
+//! The chip side of an eMRTD: the application, BAC, secure messaging and the files of a
+//! [`TestDocument`], with faults (length errors above a set Le, removal after N APDUs, slow
+//! replies, fixed challenges for the ICAO worked example).
+
+use std::time::Duration;
+
+use crate::access;
+use crate::apdu::{self, Command, Response};
+use crate::crypto::{self, Key16};
+use crate::read::{AID, Transceiver, TransmitError};
+use crate::sm::SecureMessaging;
+use crate::tlv;
+
+use super::document::TestDocument;
+
+/// Faults and fixed values.
+#[derive(Debug, Clone, Default)]
+pub struct ChipOptions {
+    /// Answer 6700 to READ BINARY asking for more than this.
+    pub max_le: Option<usize>,
+    /// After this many APDUs the card is pulled from the reader.
+    pub remove_after_apdus: Option<u32>,
+    /// Delay before each reply.
+    pub reply_delay: Duration,
+    /// Fixed RND.ICC and K.ICC instead of random ones.
+    pub fixed: Option<([u8; 8], Key16)>,
+}
+
+/// What the chip does with an APDU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChipReply {
+    Response(Vec<u8>),
+    /// The card leaves the field now (fault injection).
+    Removed,
+}
+
+const FID_CARD_ACCESS: u16 = 0x011C;
+
+pub struct Chip {
+    doc: TestDocument,
+    options: ChipOptions,
+    app_selected: bool,
+    selected: Option<u16>,
+    sm: Option<SecureMessaging>,
+    challenge: Option<[u8; 8]>,
+    /// APDUs received since power-on.
+    pub apdus: u32,
+}
+
+impl Chip {
+    pub fn new(doc: TestDocument, options: ChipOptions) -> Chip {
+        Chip {
+            doc,
+            options,
+            app_selected: false,
+            selected: None,
+            sm: None,
+            challenge: None,
+            apdus: 0,
+        }
+    }
+
+    /// Power-on or reset: back to the master file, no session.
+    pub fn reset(&mut self) {
+        self.app_selected = false;
+        self.selected = None;
+        self.sm = None;
+        self.challenge = None;
+    }
+
+    pub fn process(&mut self, bytes: &[u8]) -> ChipReply {
+        self.apdus += 1;
+        if self
+            .options
+            .remove_after_apdus
+            .is_some_and(|n| self.apdus > n)
+        {
+            return ChipReply::Removed;
+        }
+        if !self.options.reply_delay.is_zero() {
+            std::thread::sleep(self.options.reply_delay);
+        }
+        let Ok(cmd) = Command::parse(bytes) else {
+            return ChipReply::Response(Response::status(apdu::SW_WRONG_LENGTH).encode());
+        };
+        let resp = if cmd.cla & 0x0C == 0x0C {
+            match self.sm.take() {
+                None => Response::status(apdu::SW_SM_MISSING),
+                Some(mut sm) => match sm.unprotect_command(&cmd) {
+                    Err(_) => {
+                        // A broken SM command ends the session (Doc 9303-11 §9.8.4).
+                        self.reset_session();
+                        Response::status(apdu::SW_SM_INCORRECT)
+                    }
+                    Ok(inner) => {
+                        let answer = self.secure(&inner);
+                        let wrapped = sm.protect_response(&answer);
+                        self.sm = Some(sm);
+                        wrapped
+                    }
+                },
+            }
+        } else {
+            self.plain(&cmd)
+        };
+        ChipReply::Response(resp.encode())
+    }
+
+    fn reset_session(&mut self) {
+        self.sm = None;
+        self.challenge = None;
+    }
+
+    fn plain(&mut self, cmd: &Command) -> Response {
+        if cmd.cla != 0x00 {
+            return Response::status(apdu::SW_CLA_NOT_SUPPORTED);
+        }
+        match (cmd.ins, cmd.p1) {
+            (0xA4, 0x04) => {
+                self.reset_session();
+                self.app_selected = cmd.data == AID;
+                self.selected = None;
+                Response::status(if self.app_selected {
+                    apdu::SW_OK
+                } else {
+                    apdu::SW_FILE_NOT_FOUND
+                })
+            }
+            (0xA4, _) => {
+                let fid = match cmd.data.as_slice() {
+                    [a, b] => u16::from_be_bytes([*a, *b]),
+                    [] => 0x3F00,
+                    _ => return Response::status(apdu::SW_WRONG_PARAMS),
+                };
+                match fid {
+                    0x3F00 => {
+                        self.app_selected = false;
+                        self.selected = None;
+                        Response::status(apdu::SW_OK)
+                    }
+                    FID_CARD_ACCESS if self.doc.card_access.is_some() => {
+                        self.selected = Some(fid);
+                        Response::status(apdu::SW_OK)
+                    }
+                    _ if self.app_selected && self.doc.file(fid).is_some() => {
+                        Response::status(apdu::SW_SECURITY_NOT_SATISFIED)
+                    }
+                    _ => Response::status(apdu::SW_FILE_NOT_FOUND),
+                }
+            }
+            (0xB0, p1) => {
+                let (fid, offset) = if p1 & 0x80 != 0 {
+                    (0x0100 | u16::from(p1 & 0x1F), usize::from(cmd.p2))
+                } else {
+                    match self.selected {
+                        Some(f) => (f, usize::from(u16::from_be_bytes([p1, cmd.p2]))),
+                        None => return Response::status(apdu::SW_CONDITIONS),
+                    }
+                };
+                if fid & 0x1F == FID_CARD_ACCESS & 0x1F && !self.app_selected {
+                    return match &self.doc.card_access {
+                        Some(bytes) => read(bytes, offset, cmd.le.unwrap_or(256)),
+                        None => Response::status(apdu::SW_FILE_NOT_FOUND),
+                    };
+                }
+                Response::status(apdu::SW_SECURITY_NOT_SATISFIED)
+            }
+            (0x84, _) if self.app_selected => {
+                let rnd = self.options.fixed.map_or_else(crypto::random, |(r, _)| r);
+                self.challenge = Some(rnd);
+                Response::new(rnd.to_vec(), apdu::SW_OK)
+            }
+            (0x82, _) if self.app_selected => {
+                if self.doc.pace_only {
+                    return Response::status(apdu::SW_REFERENCE_DATA_NOT_FOUND);
+                }
+                let Some(rnd_icc) = self.challenge.take() else {
+                    return Response::status(apdu::SW_CONDITIONS);
+                };
+                let k_icc = self.options.fixed.map_or_else(crypto::random, |(_, k)| k);
+                match access::bac_chip_answer(&self.doc.key, &rnd_icc, &k_icc, &cmd.data) {
+                    Ok((answer, session)) => {
+                        self.sm = Some(session);
+                        Response::new(answer, apdu::SW_OK)
+                    }
+                    Err(sw) => Response::status(sw),
+                }
+            }
+            (0x84 | 0x82, _) => Response::status(apdu::SW_CONDITIONS),
+            _ => Response::status(apdu::SW_INS_NOT_SUPPORTED),
+        }
+    }
+
+    fn secure(&mut self, cmd: &Command) -> Response {
+        match cmd.ins {
+            0xA4 => match cmd.data.as_slice() {
+                [a, b] if self.doc.file(u16::from_be_bytes([*a, *b])).is_some() => {
+                    self.selected = Some(u16::from_be_bytes([*a, *b]));
+                    Response::status(apdu::SW_OK)
+                }
+                _ => Response::status(apdu::SW_FILE_NOT_FOUND),
+            },
+            0xB0 | 0xB1 => {
+                let le = cmd.le.unwrap_or(256);
+                if self.options.max_le.is_some_and(|max| le > max) {
+                    return Response::status(apdu::SW_WRONG_LENGTH);
+                }
+                let (fid, offset) = if cmd.ins == 0xB1 {
+                    let offset = match tlv::expect(&cmd.data, 0x54) {
+                        Ok(o) if !o.value.is_empty() && o.value.len() <= 3 => o
+                            .value
+                            .iter()
+                            .fold(0usize, |a, b| (a << 8) | usize::from(*b)),
+                        _ => return Response::status(apdu::SW_INCORRECT_DATA),
+                    };
+                    (self.selected, offset)
+                } else if cmd.p1 & 0x80 != 0 {
+                    (Some(0x0100 | u16::from(cmd.p1 & 0x1F)), usize::from(cmd.p2))
+                } else {
+                    (
+                        self.selected,
+                        usize::from(u16::from_be_bytes([cmd.p1, cmd.p2])),
+                    )
+                };
+                let Some(fid) = fid else {
+                    return Response::status(apdu::SW_CONDITIONS);
+                };
+                let Some(bytes) = self.doc.file(fid) else {
+                    return Response::status(apdu::SW_FILE_NOT_FOUND);
+                };
+                self.selected = Some(fid);
+                let mut resp = read(bytes, offset, le);
+                if cmd.ins == 0xB1 && !resp.data.is_empty() {
+                    resp.data = tlv::encode(0x53, &resp.data);
+                }
+                resp
+            }
+            _ => Response::status(apdu::SW_INS_NOT_SUPPORTED),
+        }
+    }
+}
+
+/// `le` bytes at `offset`: fewer with 6282 at the end of the file, 6B00 beyond it.
+fn read(bytes: &[u8], offset: usize, le: usize) -> Response {
+    if offset >= bytes.len() {
+        return Response::status(apdu::SW_WRONG_P1P2);
+    }
+    let end = (offset + le).min(bytes.len());
+    let sw = if offset + le > bytes.len() {
+        apdu::SW_END_OF_FILE
+    } else {
+        apdu::SW_OK
+    };
+    Response::new(bytes[offset..end].to_vec(), sw)
+}
+
+/// The chip in process, behind the same trait as a PC/SC card.
+impl Transceiver for Chip {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransmitError> {
+        match self.process(apdu) {
+            ChipReply::Response(r) => Ok(r),
+            ChipReply::Removed => Err(TransmitError::CardRemoved),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Test documents for the emulator: a TD3 passport (face as JPEG, JP2 or raw JPEG 2000
+//! codestream) or a Chinese exit-entry permit (CS, 3×30 MRZ), with DG11, DG12 and an EF.SOD
+//! signed by a [`TestPki`]; faults: a tampered data group, PACE offered or PACE only.
+//! All names and numbers are synthetic.
+
+use crate::lds::{self, LdsFile};
+use crate::mrz::{self, MrzKey};
+use crate::sod::HashAlg;
+
+use super::pki::TestPki;
+
+/// Which document to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// TD3 passport, JPEG face.
+    PassportJpeg,
+    /// TD3 passport, JPEG 2000 face in a JP2 file.
+    PassportJp2,
+    /// TD3 passport, raw JPEG 2000 codestream face (as Chinese passports).
+    PassportJ2k,
+    /// 往来港澳通行证 electronic card: `CS`, 3×30 MRZ in the permits' order.
+    ExitEntryPermit,
+}
+
+impl DocumentKind {
+    pub const ALL: [(&'static str, DocumentKind); 4] = [
+        ("passport-jpeg", DocumentKind::PassportJpeg),
+        ("passport-jp2", DocumentKind::PassportJp2),
+        ("passport-j2k", DocumentKind::PassportJ2k),
+        ("exit-entry-permit", DocumentKind::ExitEntryPermit),
+    ];
+
+    pub fn from_name(name: &str) -> Option<DocumentKind> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
+}
+
+/// How to make it.
+#[derive(Debug, Clone)]
+pub struct DocumentSpec {
+    pub kind: DocumentKind,
+    /// Pad the JPEG face with a comment segment up to this many bytes (0: as encoded).
+    pub face_bytes: usize,
+    /// Change one byte of this data group after EF.SOD was signed.
+    pub tamper_dg: Option<u8>,
+    /// EF.CardAccess offers PACE (the chip still does BAC).
+    pub pace_offered: bool,
+    /// The chip refuses BAC (6A88) and offers PACE only.
+    pub pace_only: bool,
+}
+
+impl DocumentSpec {
+    pub fn new(kind: DocumentKind) -> Self {
+        DocumentSpec {
+            kind,
+            face_bytes: 0,
+            tamper_dg: None,
+            pace_offered: false,
+            pace_only: false,
+        }
+    }
+}
+
+/// A document the emulator serves.
+#[derive(Clone)]
+pub struct TestDocument {
+    /// The MRZ as printed (lines separated by `\n`).
+    pub mrz: String,
+    pub key: MrzKey,
+    files: Vec<(u16, Vec<u8>)>,
+    /// EF.CardAccess, when the chip has one.
+    pub card_access: Option<Vec<u8>>,
+    pub pace_only: bool,
+}
+
+/// EF.CardAccess with one PACEInfo: id-PACE-ECDH-GM-AES-CBC-CMAC-128, version 2, P-256.
+const CARD_ACCESS_PACE: [u8; 22] = [
+    0x31, 0x14, 0x30, 0x12, 0x06, 0x0A, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04, 0x02, 0x02,
+    0x02, 0x01, 0x02, 0x02, 0x01, 0x0C,
+];
+
+/// A synthetic face: an oval on a plain background, `width`×`height`, RGB.
+pub fn synthetic_face(width: u32, height: u32) -> Vec<u8> {
+    let mut px = Vec::with_capacity((width * height * 3) as usize);
+    let (w, h) = (width as f32, height as f32);
+    for y in 0..height {
+        for x in 0..width {
+            let (fx, fy) = (x as f32, y as f32);
+            let dx = (fx - w / 2.0) / (w * 0.32);
+            let dy = (fy - h * 0.45) / (h * 0.36);
+            let eye = [0.38, 0.62]
+                .iter()
+                .any(|ex| (fx - w * ex).powi(2) + (fy - h * 0.38).powi(2) < (w * 0.04).powi(2));
+            let c = if eye {
+                [60, 40, 30]
+            } else if dx * dx + dy * dy < 1.0 {
+                [(225.0 - 30.0 * dy) as u8, (190.0 - 20.0 * dy) as u8, 160]
+            } else {
+                [(200.0 + 40.0 * fy / h) as u8, 210, 230]
+            };
+            px.extend_from_slice(&c);
+        }
+    }
+    px
+}
+
+/// A JPEG face, padded with a COM segment to at least `min_bytes`.
+fn jpeg_face(min_bytes: usize) -> Vec<u8> {
+    let (w, h) = (240, 320);
+    let jpeg =
+        crate::face::encode_jpeg(&synthetic_face(w, h), w, h, image::ExtendedColorType::Rgb8)
+            .unwrap_or_default();
+    pad_jpeg(jpeg, min_bytes)
+}
+
+fn pad_jpeg(jpeg: Vec<u8>, min_bytes: usize) -> Vec<u8> {
+    if jpeg.len() >= min_bytes || jpeg.len() < 2 {
+        return jpeg;
+    }
+    let mut out = jpeg[..2].to_vec();
+    let mut missing = min_bytes - jpeg.len();
+    while missing > 0 {
+        let data = missing.saturating_sub(4).min(65533);
+        out.extend_from_slice(&[0xFF, 0xFE]);
+        out.extend_from_slice(&((data + 2) as u16).to_be_bytes());
+        out.extend(std::iter::repeat_n(b'.', data));
+        missing = missing.saturating_sub(data + 4);
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+impl TestDocument {
+    pub fn generate(spec: &DocumentSpec, pki: &TestPki) -> TestDocument {
+        let passport = mrz::build::Fields {
+            code: "P",
+            state: "UTO",
+            number: "E12345678",
+            nationality: "UTO",
+            birth: "850315",
+            sex: "F",
+            expiry: "330101",
+            surname: "TESTPERSON",
+            given: "ANNA MARIA",
+            optional: "",
+        };
+        let (mrz_text, face, jpeg, dg11, dg12): (String, Vec<u8>, bool, Vec<u8>, Vec<u8>) =
+            match spec.kind {
+                DocumentKind::ExitEntryPermit => {
+                    let fields = mrz::build::Fields {
+                        code: "CS",
+                        state: "CHN",
+                        number: "C01234567",
+                        nationality: "CHN",
+                        birth: "900101",
+                        sex: "M",
+                        expiry: "300101",
+                        surname: "CESHI",
+                        given: "YI",
+                        optional: "",
+                    };
+                    (
+                        mrz::build::china_exit_entry(&fields, "KBQLKBQLKBQL"),
+                        jpeg_face(spec.face_bytes),
+                        true,
+                        lds::build::text_group(
+                            0x6B,
+                            &[(0x5F0E, "测试<<乙"), (0x5F2B, "19900101"), (0x5F11, "广东")],
+                        ),
+                        lds::build::text_group(
+                            0x6C,
+                            &[(0x5F19, "公安部出入境管理局"), (0x5F26, "20200101")],
+                        ),
+                    )
+                }
+                kind => {
+                    let (face, jpeg) = match kind {
+                        DocumentKind::PassportJp2 => {
+                            (include_bytes!("fixtures/face.jp2").to_vec(), false)
+                        }
+                        DocumentKind::PassportJ2k => {
+                            (include_bytes!("fixtures/face.j2k").to_vec(), false)
+                        }
+                        _ => (jpeg_face(spec.face_bytes), true),
+                    };
+                    (
+                        mrz::build::td3(&passport),
+                        face,
+                        jpeg,
+                        lds::build::text_group(
+                            0x6B,
+                            &[
+                                (0x5F0E, "TESTPERSON<<ANNA<MARIA"),
+                                (0x5F2B, "19850315"),
+                                (0x5F11, "UTOPIA CITY"),
+                            ],
+                        ),
+                        lds::build::text_group(
+                            0x6C,
+                            &[(0x5F19, "UTOPIA PASSPORT OFFICE"), (0x5F26, "20230102")],
+                        ),
+                    )
+                }
+            };
+        let key = MrzKey::from_mrz_text(&mrz_text).unwrap_or_else(|_| MrzKey {
+            document_number: String::new(),
+            birth_date: String::new(),
+            expiry_date: String::new(),
+        });
+        let (w, h) = if jpeg { (240, 320) } else { (150, 200) };
+        let mut dgs: Vec<(u8, Vec<u8>)> = vec![
+            (1, lds::build::dg1(&mrz_text)),
+            (
+                2,
+                lds::build::dg2(&lds::build::face_record(&face, jpeg, w, h)),
+            ),
+            (11, dg11),
+            (12, dg12),
+        ];
+        let refs: Vec<(u8, &[u8])> = dgs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let sod = pki.sign_sod(HashAlg::Sha256, &refs);
+        if let Some((_, bytes)) = spec
+            .tamper_dg
+            .and_then(|n| dgs.iter_mut().find(|(d, _)| *d == n))
+        {
+            let at = bytes.len().saturating_sub(3);
+            if let Some(b) = bytes.get_mut(at) {
+                *b ^= 0x01;
+            }
+        }
+        let mut files = vec![
+            (LdsFile::Com.fid(), lds::build::com("0107", &[1, 2, 11, 12])),
+            (LdsFile::Sod.fid(), sod),
+        ];
+        files.extend(dgs.into_iter().map(|(n, b)| (LdsFile::Dg(n).fid(), b)));
+        TestDocument {
+            mrz: mrz_text,
+            key,
+            files,
+            card_access: (spec.pace_offered || spec.pace_only).then(|| CARD_ACCESS_PACE.to_vec()),
+            pace_only: spec.pace_only,
+        }
+    }
+
+    /// A file under the eMRTD application by FID.
+    pub fn file(&self, fid: u16) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(f, _)| *f == fid)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// A file by short file identifier (the low 5 bits of the FID).
+    pub fn file_by_sfi(&self, sfi: u8) -> Option<(u16, &[u8])> {
+        self.files
+            .iter()
+            .find(|(f, _)| (*f & 0x1F) as u8 == sfi)
+            .map(|(f, b)| (*f, b.as_slice()))
+    }
+
+    /// Replaces (or adds) a file: large-file tests.
+    pub fn set_file(&mut self, fid: u16, bytes: Vec<u8>) {
+        self.files.retain(|(f, _)| *f != fid);
+        self.files.push((fid, bytes));
+    }
+}
