@@ -17,7 +17,14 @@ fuzz_target!(|data: &[u8]| {
     let parsed = parse_text(&block).expect("256 bytes always parse");
     let today = CivilDate::new(2026, 11, 27).expect("date");
     let checks = run_checks(&parsed, today);
-    assert!(checks.len() >= 7);
+    // Every card gets at least: text decoding, type consistency, sex code, birth date, validity
+    // period, expiry (a 2017 'I' card has no number rules, so six is the floor; the first run
+    // of this target in CI found an 'I' block when this said seven).
+    assert!(checks.len() >= 6, "{} checks", checks.len());
+    let mut names: Vec<_> = checks.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), checks.len(), "each check runs once");
     let _ = format!("{parsed:?}");
     if parsed.lossy_fields().is_empty() {
         let again = parse_text(&parsed.encode()).expect("parse");
