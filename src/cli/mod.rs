@@ -6,6 +6,7 @@ mod inspect;
 mod keygen;
 mod outbox;
 mod read_card;
+mod read_document;
 mod run;
 mod sim;
 mod verify;
@@ -58,6 +59,10 @@ enum Command {
     /// Read one ID card and print it as JSON (exit 3 no card, 4 no reader, 5 timeout,
     /// 6 protocol error).
     ReadCard(read_card::ReadCardArgs),
+    /// Read a travel document (ePassport, exit-entry permit) from a PC/SC reader with its MRZ
+    /// and print it as JSON, with passive authentication (exit 3 no card, 4 no reader, 5 access
+    /// refused, 6 read failed, 7 not a travel document).
+    ReadDocument(read_document::ReadDocumentArgs),
     /// Decode a captured device byte stream.
     #[command(subcommand)]
     Inspect(inspect::InspectCommand),
@@ -103,6 +108,7 @@ pub fn main() -> ExitCode {
         } => keygen::run(&out, alg, recipient),
         Command::Verify(args) => verify::run(args),
         Command::ReadCard(args) => read_card::run(args),
+        Command::ReadDocument(args) => read_document::run(args),
         Command::Inspect(command) => inspect::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),
         Command::Sim(sim) => sim::run(sim),

@@ -1,3 +1,4 @@
+mod icao9303;
 mod scenario;
 
 use std::path::PathBuf;
@@ -35,17 +36,25 @@ pub enum SimCommand {
         #[arg(long)]
         scenario: Option<PathBuf>,
     },
+    /// An ICAO 9303 travel document (ePassport, exit-entry permit) presented to pcscd through
+    /// vsmartcard's vpcd: connects to vpcd (the card is inserted), answers as the chip
+    /// (BAC, secure messaging, the files), and leaves (removed). Format in
+    /// docs/icao9303-emulator.md.
+    Icao9303(icao9303::Icao9303Args),
 }
 
 pub fn run(command: SimCommand) -> anyhow::Result<ExitCode> {
     logging::init("info");
-    let SimCommand::Ga467 {
-        link,
-        baud,
-        present_ms,
-        absent_ms,
-        scenario,
-    } = command;
+    let (link, baud, present_ms, absent_ms, scenario) = match command {
+        SimCommand::Ga467 {
+            link,
+            baud,
+            present_ms,
+            absent_ms,
+            scenario,
+        } => (link, baud, present_ms, absent_ms, scenario),
+        SimCommand::Icao9303(args) => return icao9303::run(args),
+    };
     let mut scenario = match scenario {
         Some(path) => {
             let text = std::fs::read_to_string(&path)

@@ -10,6 +10,7 @@ mod id_reader;
 mod model;
 mod mqtt;
 mod outbox;
+mod pcsc;
 
 pub use model::*;
 

@@ -13,6 +13,7 @@ pub use super::folder::*;
 pub use super::id_reader::*;
 pub use super::mqtt::*;
 pub use super::outbox::*;
+pub use super::pcsc::*;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,9 @@ pub struct Config {
     /// Hot folders, by name: `[folders.scanner]`.
     #[serde(default)]
     pub folders: BTreeMap<DeviceName, FolderConfig>,
+    /// PC/SC readers for travel documents: `[pcsc]`, readers in `[pcsc.readers.<name>]`.
+    #[serde(default)]
+    pub pcsc: Option<PcscConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +137,9 @@ impl Config {
         self.validate_uplink()?;
         for (name, folder) in &self.folders {
             folder.validate(name.as_str())?;
+        }
+        if let Some(pcsc) = &self.pcsc {
+            pcsc.validate()?;
         }
         for (name, reader) in &self.id_readers {
             if reader.port.as_os_str().is_empty() {

@@ -4,6 +4,7 @@
 
 pub mod folder;
 pub mod id_reader;
+pub mod pcsc;
 
 use std::time::{Instant, SystemTime};
 

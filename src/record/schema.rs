@@ -99,7 +99,8 @@ pub struct Coded {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Identity {
     /// `resident` (居民身份证), `foreign_permanent_2017` ('I'), `foreign_permanent_2023` ('Y'),
-    /// `hk_macau_taiwan` ('J' residence permit); later travel documents.
+    /// `hk_macau_taiwan` ('J' residence permit); travel documents read over PC/SC: `passport`,
+    /// `exit_entry_permit` (CS/CD), `travel_document` (other TD1/TD2 documents).
     pub document: String,
     /// The device (by name in `devices`) it was read with.
     pub device: String,
@@ -158,9 +159,46 @@ pub struct Identity {
     /// The raw 256-byte text block (base64): every field above derives from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_raw: Option<String>,
+    /// Travel documents: the MRZ as stored in the chip's DG1, field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrz: Option<MrzFields>,
+    /// Travel documents: how the chip was accessed (`BAC`; `PACE` once supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_protocol: Option<String>,
+    /// Travel documents: DG11 personal number (or the TD3 MRZ's optional data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_number: Option<String>,
+    /// Travel documents: DG11 place of birth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_of_birth: Option<String>,
     /// Checks run on the document; a failed check is reported, never "fixed".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+}
+
+/// The MRZ of a travel document as the chip stores it (DG1). Dates stay `YYMMDD` as in the MRZ;
+/// the identity's `birth_date` and `valid_until` carry them as full dates.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MrzFields {
+    /// `TD1`, `TD2`, `TD3` or `CS/CD` (the Chinese exit-entry permits' 3×30 layout).
+    pub format: String,
+    /// `P`, `PO`, `I`, `CS`, `CD`...
+    pub document_code: String,
+    pub issuing_state: String,
+    pub document_number: String,
+    pub birth_date: String,
+    pub sex: String,
+    pub expiry_date: String,
+    pub nationality: String,
+    pub surname: String,
+    pub given_names: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional_data: Option<String>,
+    /// CS/CD permits: the 12-character encoded Chinese name of line 2, as printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_name: Option<String>,
+    /// The MRZ lines as stored.
+    pub lines: Vec<String>,
 }
 
 /// One check run on an identity document. A failed check is a warning on the record; the
@@ -179,6 +217,18 @@ pub struct Identity {
 /// - `appended_address_read`: present only when reading the appended address failed;
 /// - `photo_decoding`: present only when a WLT decoder is configured; fails when it could not
 ///   decode the photo (the raw WLT is kept either way).
+///
+/// Travel documents (`icao9303::pa` and `devices::pcsc` have the exact rules):
+/// - `mrz_document_number`, `mrz_birth_date`, `mrz_expiry_date`, `mrz_personal_number`,
+///   `mrz_composite`: the check digits of DG1's MRZ;
+/// - `mrz_matches_access_key`: DG1's number and dates are those the chip was opened with;
+/// - `sod_hashes`: every data group read hashes to its value in EF.SOD (fail names the group);
+/// - `sod_signature`: the document signer's CMS signature over the security object;
+/// - `csca_chain`: the signer's certificate chains to a configured CSCA (`unknown` when none is
+///   configured or the algorithm is not supported, never `fail` for that);
+/// - `pace_offered`: present when the chip offers PACE but was read with BAC (`unknown`);
+/// - `face_conversion`: the DG2 image could be converted to JPEG (the original is kept);
+/// - `not_expired`: the expiry date is today or later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// e.g. `id_number_checksum`, `birth_date_valid`, `birth_date_matches_id`,
@@ -206,7 +256,8 @@ pub struct EvidenceRef {
     /// Unique id of the blob (UUIDv7); its wire file and chunk messages carry this id.
     pub blob_id: String,
     /// `face_photo_wlt` (raw 1024-byte WLT), `face_photo` (decoded image), `fingerprint`,
-    /// `page` (a scanned page), ...
+    /// `page` (a scanned page); travel documents: `face_photo_original` (DG2's image as stored),
+    /// `sod` (EF.SOD) and `dg1`, `dg2`, `dg11`, `dg12` (the data groups as read), ...
     pub role: String,
     /// Media type of the plaintext, e.g. `image/jpeg`, `application/octet-stream`.
     pub media_type: String,

@@ -69,6 +69,19 @@ pub async fn run(
             stop_devices.clone(),
         )?);
     }
+    #[cfg(feature = "pcsc")]
+    if let Some(pcsc) = config.pcsc.as_ref().filter(|p| !p.readers.is_empty()) {
+        device_threads.push(devices::pcsc::spawn(
+            pcsc.clone(),
+            device_tx.clone(),
+            events.clone(),
+            stop_devices.clone(),
+        )?);
+    }
+    #[cfg(not(feature = "pcsc"))]
+    if config.pcsc.is_some() {
+        tracing::warn!("[pcsc] is configured but this build has no PC/SC support; ignored");
+    }
     drop(device_tx);
 
     let sealer = Sealer {

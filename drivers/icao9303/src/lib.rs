@@ -23,6 +23,8 @@ pub mod face;
 pub mod lds;
 pub mod mrz;
 pub mod pa;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
 
 pub mod read;
 pub use read::{DocumentRead, ReadError, ReadOptions, Transceiver, read_document};

@@ -96,6 +96,9 @@ fn read_message(
     removal: Option<Instant>,
 ) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 2];
+    // Acknowledge at once: vpcd sends the length and the payload as separate segments, and a
+    // delayed ACK would hold the payload back by Nagle's algorithm (~40 ms per APDU).
+    let _ = socket2::SockRef::from(&*stream).set_tcp_quickack(true);
     if !read_exact(stream, &mut len, stop, removal)? {
         return Ok(None);
     }
@@ -119,7 +122,10 @@ fn read_exact(
         }
         match stream.read(&mut buf[filled..]) {
             Ok(0) => return Ok(false),
-            Ok(n) => filled += n,
+            Ok(n) => {
+                filled += n;
+                let _ = socket2::SockRef::from(&*stream).set_tcp_quickack(true);
+            }
             Err(e)
                 if matches!(
                     e.kind(),

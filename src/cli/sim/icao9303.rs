@@ -1,0 +1,148 @@
+//! `countersign sim icao9303`: the card emulator on vpcd.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use icao9303::sim::vpcd::{self, VpcdEnd};
+use icao9303::sim::{Chip, ChipOptions, DocumentKind, DocumentSpec, TestDocument, TestPki};
+
+#[derive(Debug, Args)]
+pub struct Icao9303Args {
+    /// vpcd's address (pcscd's reader.conf `DEVICENAME /dev/null:<port>`; slot 2 is port + 1).
+    #[arg(long, default_value = "127.0.0.1:35963")]
+    vpcd: SocketAddr,
+    /// passport-jpeg, passport-jp2, passport-j2k or exit-entry-permit.
+    #[arg(long, default_value = "passport-jpeg", value_parser = parse_kind)]
+    document: DocumentKind,
+    /// Write the test CSCA certificate (PEM) here: give it to `read-document --csca` or
+    /// `[pcsc] csca_files`.
+    #[arg(long)]
+    csca_out: Option<PathBuf>,
+    /// Only make a test CSCA, write it to --csca-out and exit (a CSCA the document does not
+    /// chain to, for tests).
+    #[arg(long, requires = "csca_out")]
+    csca_only: bool,
+    /// Pad the JPEG face to at least this many bytes (DG2 size for read-time measurements).
+    #[arg(long, default_value_t = 0)]
+    face_bytes: usize,
+    /// Change one byte of this data group after EF.SOD is signed (passive authentication fails).
+    #[arg(long)]
+    tamper_dg: Option<u8>,
+    /// EF.CardAccess offers PACE (BAC still works).
+    #[arg(long)]
+    pace_offered: bool,
+    /// The chip refuses BAC and offers PACE only.
+    #[arg(long)]
+    pace_only: bool,
+    /// Pull the card after this many APDUs (card removed mid-read).
+    #[arg(long)]
+    remove_after_apdus: Option<u32>,
+    /// Answer READ BINARY for more than this many bytes with 6700 (short-length readers).
+    #[arg(long)]
+    max_le: Option<usize>,
+    /// Delay before each reply, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    reply_delay_ms: u64,
+    /// Leave the reader after this many milliseconds (default: stay until stopped).
+    #[arg(long)]
+    present_ms: Option<u64>,
+    /// How long to keep trying to reach vpcd, in seconds.
+    #[arg(long, default_value_t = 10)]
+    connect_secs: u64,
+}
+
+fn parse_kind(text: &str) -> Result<DocumentKind, String> {
+    DocumentKind::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = DocumentKind::ALL.iter().map(|(n, _)| *n).collect();
+        format!("{text:?}: use one of {}", names.join(", "))
+    })
+}
+
+/// One JSON line on stdout per stage (`ready` with the MRZ, then `end`), for scripts and tests.
+fn say(value: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
+    let pki = TestPki::generate(if args.document == DocumentKind::ExitEntryPermit {
+        "CN"
+    } else {
+        "UT"
+    });
+    if let Some(path) = &args.csca_out {
+        std::fs::write(path, pki.csca_pem())
+            .with_context(|| format!("cannot write the CSCA to {}", path.display()))?;
+    }
+    if args.csca_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let spec = DocumentSpec {
+        kind: args.document,
+        face_bytes: args.face_bytes,
+        tamper_dg: args.tamper_dg,
+        pace_offered: args.pace_offered,
+        pace_only: args.pace_only,
+    };
+    let doc = TestDocument::generate(&spec, &pki);
+    say(serde_json::json!({
+        "event": "ready",
+        "mrz": doc.mrz,
+        "document_number": doc.key.document_number,
+        "birth_date": doc.key.birth_date,
+        "expiry_date": doc.key.expiry_date,
+        "dg2_bytes": doc.file(0x0102).map_or(0, <[u8]>::len),
+    }));
+    let mut chip = Chip::new(
+        doc,
+        ChipOptions {
+            max_le: args.max_le,
+            remove_after_apdus: args.remove_after_apdus,
+            reply_delay: Duration::from_millis(args.reply_delay_ms),
+            fixed: None,
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (vpcd_addr, connect, present) = (
+        args.vpcd,
+        Duration::from_secs(args.connect_secs),
+        args.present_ms.map(Duration::from_millis),
+    );
+    let (end, apdus) = runtime.block_on(async {
+        let sim_stop = stop.clone();
+        let mut sim = tokio::task::spawn_blocking(move || {
+            let end = vpcd::serve(vpcd_addr, &mut chip, &sim_stop, connect, present);
+            (end, chip.apdus)
+        });
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            done = &mut sim => return anyhow::Ok(done?),
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        stop.store(true, Ordering::Relaxed);
+        anyhow::Ok(sim.await?)
+    })?;
+    let end = end?;
+    let end = match end {
+        VpcdEnd::Stopped => "stopped",
+        VpcdEnd::Removed => "removed",
+        VpcdEnd::Closed => "closed",
+    };
+    say(serde_json::json!({"event": "end", "end": end, "apdus": apdus}));
+    Ok(ExitCode::SUCCESS)
+}

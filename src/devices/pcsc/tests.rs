@@ -1,0 +1,145 @@
+//! The mapping of chip reads into records, against the emulator in process.
+
+use icao9303::pa::CscaStore;
+use icao9303::sim::{Chip, ChipOptions, DocumentKind, DocumentSpec, TestDocument, TestPki};
+use icao9303::{ReadOptions, read_document};
+
+use super::*;
+
+fn today() -> CivilDate {
+    CivilDate::new(2026, 11, 27).unwrap()
+}
+
+fn device() -> DeviceInfo {
+    DeviceInfo {
+        kind: "pcsc".into(),
+        name: "counter".into(),
+        sam_id: None,
+        detail: None,
+    }
+}
+
+fn capture(spec: &DocumentSpec, pki: &TestPki, store: Option<&CscaStore>) -> Capture {
+    let doc = TestDocument::generate(spec, pki);
+    let mut chip = Chip::new(doc.clone(), ChipOptions::default());
+    let read = read_document(&mut chip, &doc.key, &ReadOptions::default()).unwrap();
+    capture_of(&read, &doc.key, &device(), store, today())
+}
+
+fn results(identity: &Identity) -> Vec<(&str, CheckResult)> {
+    identity
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.result))
+        .collect()
+}
+
+#[test]
+fn passport_and_permit_map_every_field_check_and_blob() {
+    let pki = TestPki::generate("UT");
+    let mut store = CscaStore::default();
+    store.add_bytes(pki.csca_pem().as_bytes()).unwrap();
+
+    let c = capture(
+        &DocumentSpec::new(DocumentKind::PassportJ2k),
+        &pki,
+        Some(&store),
+    );
+    let id = c.identity.as_ref().unwrap();
+    assert_eq!(id.document, "passport");
+    assert_eq!(id.access_protocol.as_deref(), Some("BAC"));
+    assert_eq!(id.id_number.as_deref(), Some("E12345678"));
+    assert_eq!(id.name_en.as_deref(), Some("TESTPERSON, ANNA MARIA"));
+    assert_eq!(id.name, None, "no Chinese name on this passport");
+    assert_eq!(id.birth_date.as_deref(), Some("1985-03-15"));
+    assert_eq!(id.valid_until.as_deref(), Some("2033-01-01"));
+    assert_eq!(id.valid_from.as_deref(), Some("2023-01-02"));
+    assert_eq!(id.issuer.as_deref(), Some("UTOPIA PASSPORT OFFICE"));
+    assert_eq!(id.place_of_birth.as_deref(), Some("UTOPIA CITY"));
+    assert_eq!(id.sex.as_ref().unwrap().label.as_deref(), Some("女"));
+    assert_eq!(id.mrz.as_ref().unwrap().format, "TD3");
+    for (name, result) in results(id) {
+        assert_eq!(result, CheckResult::Pass, "{name}: {:?}", id.checks);
+    }
+    assert!(results(id).contains(&("face_conversion", CheckResult::Pass)));
+    assert!(results(id).contains(&("csca_chain", CheckResult::Pass)));
+    let roles: Vec<(&str, &str)> = c
+        .evidence
+        .iter()
+        .map(|e| (e.role.as_str(), e.media_type.as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("face_photo", "image/jpeg"),
+            ("face_photo_original", "image/j2c"),
+            ("sod", "application/octet-stream"),
+            ("dg1", "application/octet-stream"),
+            ("dg2", "application/octet-stream"),
+            ("dg11", "application/octet-stream"),
+            ("dg12", "application/octet-stream"),
+        ]
+    );
+    assert_eq!(c.summary, "passport E12****78");
+
+    let c = capture(
+        &DocumentSpec::new(DocumentKind::ExitEntryPermit),
+        &pki,
+        None,
+    );
+    let id = c.identity.as_ref().unwrap();
+    assert_eq!(id.document, "exit_entry_permit");
+    assert_eq!(id.name.as_deref(), Some("测试乙"));
+    assert_eq!(id.id_number.as_deref(), Some("C01234567"));
+    assert_eq!(id.birth_date.as_deref(), Some("1990-01-01"));
+    assert_eq!(id.valid_until.as_deref(), Some("2030-01-01"));
+    assert_eq!(id.mrz.as_ref().unwrap().format, "CS/CD");
+    assert!(results(id).contains(&("csca_chain", CheckResult::Unknown)));
+    assert!(
+        !results(id).iter().any(|(_, r)| *r == CheckResult::Fail),
+        "{:?}",
+        id.checks
+    );
+}
+
+#[test]
+fn tampering_pace_and_expiry_are_reported_never_hidden() {
+    let pki = TestPki::generate("UT");
+    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+    spec.tamper_dg = Some(11);
+    spec.pace_offered = true;
+    let doc = TestDocument::generate(&spec, &pki);
+    let mut chip = Chip::new(doc.clone(), ChipOptions::default());
+    let read = read_document(&mut chip, &doc.key, &ReadOptions::default()).unwrap();
+    let later = CivilDate::new(2040, 1, 1).unwrap();
+    let c = capture_of(&read, &doc.key, &device(), None, later);
+    let id = c.identity.as_ref().unwrap();
+    let find = |n: &str| id.checks.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(find("sod_hashes").result, CheckResult::Fail);
+    assert!(
+        find("sod_hashes")
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("DG11")
+    );
+    assert_eq!(find("pace_offered").result, CheckResult::Unknown);
+    assert_eq!(find("not_expired").result, CheckResult::Fail);
+    assert_eq!(
+        find("csca_chain").detail.as_deref(),
+        Some("no CSCA store configured")
+    );
+}
+
+#[test]
+fn mrz_text_and_three_fields_are_accepted() {
+    let key = backend_free_parse("E12345678 850315 330101").unwrap();
+    assert_eq!(key.birth_date, "850315");
+    let key = backend_free_parse("P<UTOTESTPERSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<\nE123456784UTO8503155F3301014<<<<<<<<<<<<<<<0").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(key.document_number, "E12345678");
+    assert!(backend_free_parse("nonsense").is_err());
+}
+
+fn backend_free_parse(text: &str) -> Result<MrzKey, String> {
+    parse_mrz_text(text)
+}
