@@ -221,6 +221,16 @@ impl Outbox {
                 found,
             });
         }
+        // What is held is counted once here and then kept up to date by every write, so the
+        // capacity check on each append costs two reads, not a scan of the outbox.
+        let tx = conn.unchecked_transaction().map_err(err)?;
+        let (records, bytes) = Self::count_held(&tx).map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('held_records', ?1), ('held_bytes', ?2)",
+            params![records as i64, bytes as i64],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
         Ok(Outbox {
             conn,
             path: path.to_path_buf(),
@@ -238,8 +248,33 @@ impl Outbox {
         self.limits = limits;
     }
 
-    /// Records held (pending and dead letters) and their bytes with blobs.
+    /// Records held (pending and dead letters) and their bytes with blobs, as kept in `meta`.
     fn held(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
+        conn.query_row(
+            "SELECT (SELECT value FROM meta WHERE key = 'held_records'),
+                    (SELECT value FROM meta WHERE key = 'held_bytes')",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?.max(0) as u64,
+                    r.get::<_, i64>(1)?.max(0) as u64,
+                ))
+            },
+        )
+    }
+
+    /// Adds to the held counters (negative to subtract), inside the caller's transaction.
+    fn add_held(conn: &Connection, records: i64, bytes: i64) -> rusqlite::Result<()> {
+        conn.execute(
+            "UPDATE meta SET value = value + CASE key WHEN 'held_records' THEN ?1 ELSE ?2 END
+             WHERE key IN ('held_records', 'held_bytes')",
+            params![records, bytes],
+        )
+        .map(|_| ())
+    }
+
+    /// Counts what is held by scanning the tables (at open).
+    fn count_held(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
         conn.query_row(
             "SELECT (SELECT COUNT(*) FROM records) + (SELECT COUNT(*) FROM dead_letters),
                     (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM records)
@@ -357,6 +392,7 @@ impl Outbox {
             params![station, link.seq as i64, chain_hash(&wire)],
         )
         .map_err(sqlite)?;
+        Self::add_held(&tx, 1, new_bytes as i64).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok((link, record_id))
     }
@@ -423,6 +459,32 @@ impl Outbox {
     /// Applies the case system's answers in one transaction (one fsync for a burst of acks).
     /// Returns, per answer, whether it changed anything (false for duplicates).
     pub fn settle(&mut self, answers: &[Settle]) -> Result<Vec<bool>, OutboxError> {
+        self.with_relaxed_sync(|o| o.settle_inner(answers))
+    }
+
+    /// Runs `f` with `synchronous=NORMAL`, then restores FULL. For writes that may be lost on a
+    /// power cut without losing anything: a lost ack deletion means the record is sent again and
+    /// the case system answers again (it is idempotent); lost progress means chunks sent again.
+    /// In WAL mode the next FULL commit makes them durable too, in order. Captures always commit
+    /// with FULL.
+    pub(crate) fn with_relaxed_sync<R>(
+        &mut self,
+        f: impl FnOnce(&mut Outbox) -> Result<R, OutboxError>,
+    ) -> Result<R, OutboxError> {
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.err(e))?;
+        let result = f(self);
+        let restored = self
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e));
+        let result = result?;
+        restored?;
+        Ok(result)
+    }
+
+    fn settle_inner(&mut self, answers: &[Settle]) -> Result<Vec<bool>, OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
             path: path.clone(),
@@ -449,12 +511,24 @@ impl Outbox {
                 [record_id],
             )
             .map_err(sqlite)?;
+            let freed: i64 = if matches!(answer, Settle::Stored(_)) {
+                tx.query_row(
+                    "SELECT COALESCE((SELECT LENGTH(wire) FROM records WHERE record_id = ?1), 0)
+                          + COALESCE((SELECT SUM(LENGTH(wire)) FROM blobs WHERE record_id = ?1), 0)",
+                    [record_id],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite)?
+            } else {
+                0
+            };
             let deleted = tx
                 .execute("DELETE FROM records WHERE record_id = ?1", [record_id])
                 .map_err(sqlite)?;
             if matches!(answer, Settle::Stored(_)) && deleted > 0 {
                 tx.execute("DELETE FROM blobs WHERE record_id = ?1", [record_id])
                     .map_err(sqlite)?;
+                Self::add_held(&tx, -1, -freed).map_err(sqlite)?;
             }
             changed.push(match answer {
                 Settle::Stored(_) => deleted > 0,
@@ -467,6 +541,10 @@ impl Outbox {
 
     /// Notes delivery attempts in one transaction (for status and diagnostics).
     pub fn mark_attempts(&mut self, record_ids: &[String]) -> Result<(), OutboxError> {
+        self.with_relaxed_sync(|o| o.mark_attempts_inner(record_ids))
+    }
+
+    fn mark_attempts_inner(&mut self, record_ids: &[String]) -> Result<(), OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
             path: path.clone(),

@@ -34,6 +34,10 @@ impl Outbox {
     /// Stores progress reports in one transaction (`(blob_id, next_offset)`; the last one for a
     /// blob wins). Reports for blobs no longer pending are ignored. Returns how many applied.
     pub fn set_progress(&mut self, reports: &[(String, u64)]) -> Result<usize, OutboxError> {
+        self.with_relaxed_sync(|o| o.set_progress_inner(reports))
+    }
+
+    fn set_progress_inner(&mut self, reports: &[(String, u64)]) -> Result<usize, OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
             path: path.clone(),

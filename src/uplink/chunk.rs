@@ -8,6 +8,7 @@
 //! A transfer starts at the case system's last reported progress, so after a disconnect it
 //! resumes there instead of at 0; chunks may repeat, and a consumer keeps them by offset.
 
+use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use sha2::{Digest, Sha256};
 
@@ -15,18 +16,23 @@ use sha2::{Digest, Sha256};
 pub struct BlobCursor {
     pub record_id: String,
     pub blob_id: String,
-    wire: Vec<u8>,
+    wire: Bytes,
     sha256: String,
     next: usize,
     sent_any: bool,
+    resumed_at: usize,
+    /// Hashes of the chunks from `resumed_at` on, computed up front (off the async runtime).
+    planned: Vec<String>,
+    chunk_bytes: usize,
 }
 
 /// One chunk message, ready to publish.
 pub struct Chunk {
-    pub payload: Vec<u8>,
+    /// A slice of the blob's bytes (no copy).
+    pub payload: Bytes,
     pub properties: PublishProperties,
     /// Where the next chunk starts once this one is handed to the connection.
-    end: usize,
+    pub end: usize,
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -40,19 +46,42 @@ pub fn hex(bytes: &[u8]) -> String {
 impl BlobCursor {
     /// `resume_at` is the case system's reported progress; past the end means "all held", and a
     /// final chunk is still sent so the case system can complete a transfer it lost track of.
-    pub fn new(record_id: String, blob_id: String, wire: Vec<u8>, resume_at: u64) -> BlobCursor {
+    pub fn new(
+        record_id: String,
+        blob_id: String,
+        wire: Vec<u8>,
+        resume_at: u64,
+        chunk_bytes: usize,
+    ) -> BlobCursor {
         let sha256 = format!("sha256:{}", hex(&Sha256::digest(&wire)));
+        let chunk_bytes = chunk_bytes.max(1);
         let next = usize::try_from(resume_at)
             .unwrap_or(usize::MAX)
             .min(wire.len());
+        let planned = wire[next..]
+            .chunks(chunk_bytes)
+            .map(|c| hex(&Sha256::digest(c)))
+            .collect();
         BlobCursor {
             record_id,
             blob_id,
-            wire,
+            wire: Bytes::from(wire),
             sha256,
             next,
             sent_any: false,
+            resumed_at: next,
+            planned,
+            chunk_bytes,
         }
+    }
+
+    /// Where this transfer started (the case system's progress when the cursor was made).
+    pub fn resumed_at(&self) -> usize {
+        self.resumed_at
+    }
+
+    pub fn size(&self) -> usize {
+        self.wire.len()
     }
 
     pub fn done(&self) -> bool {
@@ -74,7 +103,7 @@ impl BlobCursor {
             self.next
         };
         let end = (start + chunk_bytes).min(size);
-        let payload = self.wire[start..end].to_vec();
+        let payload = self.wire.slice(start..end);
         let parts = size.div_ceil(chunk_bytes).max(1);
         let part = start / chunk_bytes + 1;
         let properties = PublishProperties {
@@ -84,7 +113,7 @@ impl BlobCursor {
                 ("blob_id".into(), self.blob_id.clone()),
                 ("offset".into(), start.to_string()),
                 ("size".into(), size.to_string()),
-                ("chunk_sha256".into(), hex(&Sha256::digest(&payload))),
+                ("chunk_sha256".into(), self.chunk_hash(start, &payload)),
                 ("sha256".into(), self.sha256.clone()),
                 ("part".into(), format!("{part}/{parts}")),
             ],
@@ -97,9 +126,27 @@ impl BlobCursor {
         })
     }
 
-    pub fn commit(&mut self, chunk: &Chunk) {
-        self.next = chunk.end;
+    fn chunk_hash(&self, start: usize, payload: &[u8]) -> String {
+        let planned = start
+            .checked_sub(self.resumed_at)
+            .filter(|d| d % self.chunk_bytes == 0 && payload.len() <= self.chunk_bytes)
+            .and_then(|d| self.planned.get(d / self.chunk_bytes));
+        match planned {
+            Some(h) if start + payload.len() == (start + self.chunk_bytes).min(self.wire.len()) => {
+                h.clone()
+            }
+            _ => hex(&Sha256::digest(payload)),
+        }
+    }
+
+    /// Where the cursor moves once `chunk` is handed to the connection.
+    pub fn commit_to(&mut self, end: usize) {
+        self.next = end;
         self.sent_any = true;
+    }
+
+    pub fn commit(&mut self, chunk: &Chunk) {
+        self.commit_to(chunk.end);
     }
 
     /// Test helper and simple loops: peek and commit.
@@ -126,7 +173,7 @@ mod tests {
     #[test]
     fn chunks_cover_the_blob_and_resume_where_told() {
         let wire: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
-        let mut cursor = BlobCursor::new("r".into(), "b".into(), wire.clone(), 0);
+        let mut cursor = BlobCursor::new("r".into(), "b".into(), wire.clone(), 0, 1000);
         let mut joined = Vec::new();
         let mut offsets = Vec::new();
         while let Some(c) = cursor.next_chunk(1000) {
@@ -138,14 +185,14 @@ mod tests {
         assert_eq!(joined, wire);
         assert_eq!(offsets, ["0", "1000", "2000"]);
 
-        let mut resumed = BlobCursor::new("r".into(), "b".into(), wire.clone(), 1500);
+        let mut resumed = BlobCursor::new("r".into(), "b".into(), wire.clone(), 1500, 1000);
         let first = resumed.next_chunk(1000).unwrap();
         assert_eq!(prop(&first, "offset"), "1500");
         assert_eq!(first.payload, &wire[1500..2500]);
         assert!(resumed.next_chunk(1000).is_none());
 
         // Everything held already: the last chunk goes once more so the transfer can complete.
-        let mut held = BlobCursor::new("r".into(), "b".into(), wire.clone(), 99_999);
+        let mut held = BlobCursor::new("r".into(), "b".into(), wire.clone(), 99_999, 1000);
         let last = held.next_chunk(1000).unwrap();
         assert_eq!(prop(&last, "offset"), "2000");
         assert_eq!(prop(&last, "part"), "3/3");
@@ -154,7 +201,7 @@ mod tests {
 
     #[test]
     fn an_empty_blob_is_one_empty_chunk() {
-        let mut cursor = BlobCursor::new("r".into(), "b".into(), Vec::new(), 0);
+        let mut cursor = BlobCursor::new("r".into(), "b".into(), Vec::new(), 0, 1000);
         let c = cursor.next_chunk(1000).unwrap();
         assert!(c.payload.is_empty());
         assert_eq!(prop(&c, "size"), "0");

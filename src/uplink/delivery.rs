@@ -9,6 +9,7 @@ use rumqttc::v5::AsyncClient;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::ack::{AckMessage, AckStatus};
@@ -57,6 +58,19 @@ pub(super) struct Delivery {
     attempts: Vec<String>,
     presence: Presence,
     presence_dirty: bool,
+    /// The next blob, being read in the background.
+    prefetch: Option<(String, JoinHandle<Loaded>)>,
+}
+
+type Loaded = Result<Option<BlobCursor>, outbox::OutboxError>;
+
+/// Reads a blob and the case system's progress on it, and prepares its cursor (blocking).
+fn read_cursor(outbox: &SharedOutbox, record_id: String, blob_id: String, chunk: usize) -> Loaded {
+    let found = {
+        let guard = outbox.lock().unwrap_or_else(|p| p.into_inner());
+        guard.blob_for_sending(&blob_id)?
+    };
+    Ok(found.map(|(wire, resume_at)| BlobCursor::new(record_id, blob_id, wire, resume_at, chunk)))
 }
 
 impl Delivery {
@@ -82,6 +96,7 @@ impl Delivery {
             attempts: Vec::new(),
             presence: Presence::default(),
             presence_dirty: true,
+            prefetch: None,
         }
     }
 
@@ -164,6 +179,7 @@ impl Delivery {
         // A clean session lost whatever was in flight: everything unacked is sent again, blobs
         // from where the case system said it got to.
         self.cursor = None;
+        self.prefetch = None;
         self.save_progress().await;
         for record in &mut self.window {
             record.restart();
@@ -323,16 +339,17 @@ impl Delivery {
                 continue;
             };
             let topic = self.topics.blob(&cursor.blob_id);
+            let end = chunk.end;
             match self.client.try_publish_with_properties(
                 topic,
                 QoS::AtLeastOnce,
                 false,
-                chunk.payload.clone(),
-                chunk.properties.clone(),
+                chunk.payload,
+                chunk.properties,
             ) {
                 Ok(()) => {
                     self.outstanding += 1;
-                    cursor.commit(&chunk);
+                    cursor.commit_to(end);
                     if cursor.done() {
                         // The record's next blob, or the record itself, comes next round.
                         self.cursor = None;
@@ -346,16 +363,30 @@ impl Delivery {
         }
     }
 
-    /// Loads a blob and its progress into the cursor. False on an outbox error.
+    /// Makes the cursor for a blob: from the prefetch when it is that blob, else read now.
+    /// False on an outbox error.
     async fn load_cursor(&mut self, record_id: String, blob_id: String) -> bool {
-        self.save_progress().await;
-        let id = blob_id.clone();
-        match outbox::run(&self.outbox, move |o| o.blob_for_sending(&id)).await {
-            Ok(Some((wire, resume_at))) => {
-                if resume_at > 0 {
-                    debug!(%blob_id, resume_at, "resuming a blob transfer");
+        let prefetched = match self.prefetch.take() {
+            Some((id, task)) if id == blob_id => task.await.ok(),
+            _ => None,
+        };
+        let loaded = match prefetched {
+            Some(loaded) => loaded,
+            None => {
+                self.save_progress().await;
+                let (outbox, chunk) = (self.outbox.clone(), self.opts.chunk_bytes);
+                let (r, b) = (record_id.clone(), blob_id.clone());
+                tokio::task::spawn_blocking(move || read_cursor(&outbox, r, b, chunk))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            }
+        };
+        let ok = match loaded {
+            Ok(Some(cursor)) => {
+                if cursor.resumed_at() > 0 {
+                    info!(%blob_id, resume_at = cursor.resumed_at(), size = cursor.size(), "resuming a blob transfer where the case system got to");
                 }
-                self.cursor = Some(BlobCursor::new(record_id, blob_id, wire, resume_at));
+                self.cursor = Some(cursor);
                 true
             }
             Ok(None) => {
@@ -366,7 +397,31 @@ impl Delivery {
                 warn!(error = %e, "cannot read a blob from the outbox");
                 false
             }
+        };
+        self.start_prefetch();
+        ok
+    }
+
+    /// Reads the blob that comes after the current one in the background (hashes included), so
+    /// the connection does not idle between blobs.
+    fn start_prefetch(&mut self) {
+        if self.prefetch.is_some() {
+            return;
         }
+        let mut next = None;
+        for record in self.window.iter().filter(|r| r.published.is_none()) {
+            if let Some(blob_id) = record.to_send.front() {
+                next = Some((record.record_id.clone(), blob_id.clone()));
+                break;
+            }
+        }
+        let Some((record_id, blob_id)) = next else {
+            return;
+        };
+        let (outbox, chunk) = (self.outbox.clone(), self.opts.chunk_bytes);
+        let id = blob_id.clone();
+        let task = tokio::task::spawn_blocking(move || read_cursor(&outbox, record_id, id, chunk));
+        self.prefetch = Some((blob_id, task));
     }
 
     /// Publishes the record message once its blobs went out. False when the queue is full.

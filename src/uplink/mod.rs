@@ -116,6 +116,12 @@ fn mqtt_options(opts: &UplinkOptions, topics: &Topics) -> MqttOptions {
                 user_properties: Vec::new(),
             }),
         ));
+    // Acks and records are small: without TCP_NODELAY, Nagle's algorithm holds them back behind
+    // unacknowledged segments (measured: records/s fell to a tenth on loopback).
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(opts.connect_timeout.as_secs().max(1));
+    mqtt.set_network_options(network);
     if let Some((user, password)) = &opts.credentials {
         mqtt.set_credentials(user.clone(), password.clone());
     }

@@ -48,8 +48,13 @@ fn append(outbox: &mut Outbox, i: u64, record: usize, blob: Option<usize>) {
 
 /// A case system that acks every record as soon as it arrives, and counts bytes.
 async fn acker(port: u16, bytes: Arc<Mutex<u64>>) -> AsyncClient {
-    let mut o = MqttOptions::new("bench-acker", "127.0.0.1", port);
+    static ACKERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = ACKERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut o = MqttOptions::new(format!("bench-acker-{n}"), "127.0.0.1", port);
     o.set_max_packet_size(Some(16 * 1024 * 1024));
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    o.set_network_options(network);
     let (client, mut ev) = AsyncClient::new(o, 100_000);
     let c = client.clone();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -104,6 +109,11 @@ async fn drain(
 ) -> Duration {
     let mut opts = UplinkOptions::loopback(STATION, port);
     opts.chunk_bytes = chunk;
+    // mosquitto_pub keeps up to 20 QoS 1 messages in flight; the same here unless told otherwise.
+    opts.inflight_messages = std::env::var("COUNTERSIGN_BENCH_INFLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     opts.max_packet_bytes = 16 * 1024 * 1024;
     let notify = Arc::new(Notify::new());
     let events = countersign::events::bus();
@@ -130,11 +140,14 @@ async fn drain(
         .unwrap();
     }
     loop {
-        let depth = outbox::run(&outbox, |o| o.stats()).await.unwrap().depth;
-        if depth == 0 {
+        let empty = outbox::run(&outbox, |o| o.oldest(1))
+            .await
+            .unwrap()
+            .is_empty();
+        if empty {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let took = started.elapsed();
     let _ = stop_tx.send(true);
@@ -195,6 +208,24 @@ fn bench_durable_records_per_second() {
         }
         started.elapsed()
     };
+    // 1b. The outbox alone: append with the chain link and capacity check, fsync per commit.
+    let appended = {
+        let mut o = Outbox::open(&dir.path().join("append.sqlite")).unwrap();
+        let started = Instant::now();
+        for i in 0..N {
+            append(&mut o, i, SIZE, None);
+        }
+        started.elapsed()
+    };
+    // 1c. The uplink alone: drain those records (publish, ack, delete).
+    let drained = rt.block_on(async {
+        let bytes = Arc::new(Mutex::new(0));
+        let _acker = acker(broker.port, bytes).await;
+        let outbox: SharedOutbox = Arc::new(Mutex::new(
+            Outbox::open(&dir.path().join("append.sqlite")).unwrap(),
+        ));
+        drain(outbox, broker.port, 65536, None).await
+    });
     // 2. mosquitto_pub alone: 2 KB messages at QoS 1, nothing on disk.
     let lines: Vec<Vec<u8>> = (0..N).map(|i| ascii(i, SIZE)).collect();
     let pubbed = mosquitto_pub(broker.port, &lines);
@@ -213,6 +244,14 @@ fn bench_durable_records_per_second() {
     println!(
         "  SQLite insert+commit (WAL, FULL)          {:>8.0} records/s",
         rate(raw)
+    );
+    println!(
+        "  countersign outbox append alone           {:>8.0} records/s",
+        rate(appended)
+    );
+    println!(
+        "  countersign uplink drain alone (prefilled) {:>7.0} records/s",
+        rate(drained)
     );
     println!(
         "  mosquitto_pub -q 1 (no disk)              {:>8.0} records/s",
