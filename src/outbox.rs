@@ -805,11 +805,12 @@ mod more_tests {
         let dead = o.dead_letters().unwrap();
         assert_eq!((dead.len(), dead[0].reason.as_str()), (1, "bad case"));
         let files = o.export_dead_letters(&dir.path().join("x"), None).unwrap();
-        assert_eq!(files, [dir.path().join("x/a.bin")]);
+        assert_eq!(files, [dir.path().join("x/records/a.bin")]);
         assert_eq!(
-            std::fs::read(dir.path().join("x/a.blobs/a-b.bin")).unwrap(),
+            std::fs::read(dir.path().join("x/blobs/a-b.bin")).unwrap(),
             vec![b'b'; 10]
         );
+        assert!(dir.path().join("x/rejected/a.json").is_file());
         assert!(
             o.export_dead_letters(&dir.path().join("x"), None).is_err(),
             "never overwrites"

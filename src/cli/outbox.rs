@@ -20,8 +20,8 @@ pub enum OutboxCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Writes dead letters in wire form to DIR (`<record_id>.jwe|jws`, blobs in
-    /// `<record_id>.blobs/`, the reason in `<record_id>.json`); `countersign verify` reads them.
+    /// Writes dead letters in wire form to DIR: `records/<record_id>.jwe`, `blobs/<blob_id>.jwe`,
+    /// the reason in `rejected/<record_id>.json`. `countersign verify DIR` reads that layout.
     Export {
         dir: PathBuf,
         /// Only this dead letter.

@@ -119,10 +119,10 @@ impl Outbox {
         Ok(moved > 0)
     }
 
-    /// Writes every dead letter (or only `only`) to `dir` in wire form:
-    /// `<record_id>.<jwe|jws>` and its blobs as `<record_id>.blobs/<blob_id>.<jwe|bin>`, plus
-    /// `<record_id>.json` with the rejection reason. Existing files are not overwritten.
-    /// Returns the record files written.
+    /// Writes every dead letter (or only `only`) to `dir` in wire form, in the layout
+    /// `countersign verify DIR` reads: `records/<record_id>.<jwe|jws>`, `blobs/<blob_id>.jwe`
+    /// (`.bin` for blobs that are not JWE), and `rejected/<record_id>.json` with the reason.
+    /// Existing files are not overwritten. Returns the record files written.
     pub fn export_dead_letters(
         &self,
         dir: &Path,
@@ -133,8 +133,12 @@ impl Outbox {
             what,
             source,
         };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| io(format!("cannot create {}", dir.display()), e))?;
+        let (records, blobs_dir, rejected) =
+            (dir.join("records"), dir.join("blobs"), dir.join("rejected"));
+        for d in [&records, &blobs_dir, &rejected] {
+            std::fs::create_dir_all(d)
+                .map_err(|e| io(format!("cannot create {}", d.display()), e))?;
+        }
         let mut written = Vec::new();
         for dead in self.dead_letters()? {
             if only.is_some_and(|id| id != dead.record_id) {
@@ -150,23 +154,17 @@ impl Outbox {
                 .optional()
                 .map_err(|e| self.err(e))?;
             let Some(wire) = wire else { continue };
-            let file = dir.join(format!("{}.{}", dead.record_id, wire_ext(&wire)));
+            let file = records.join(format!("{}.{}", dead.record_id, wire_ext(&wire)));
             write_new(&file, &wire)
                 .map_err(|e| io(format!("cannot write {}", file.display()), e))?;
-            let blobs = self.blobs(&dead.record_id)?;
-            if !blobs.is_empty() {
-                let blob_dir = dir.join(format!("{}.blobs", dead.record_id));
-                std::fs::create_dir_all(&blob_dir)
-                    .map_err(|e| io(format!("cannot create {}", blob_dir.display()), e))?;
-                for (blob_id, bytes) in blobs {
-                    let ext = match wire_ext(&bytes) {
-                        "jwe" => "jwe",
-                        _ => "bin",
-                    };
-                    let f = blob_dir.join(format!("{blob_id}.{ext}"));
-                    write_new(&f, &bytes)
-                        .map_err(|e| io(format!("cannot write {}", f.display()), e))?;
-                }
+            for (blob_id, bytes) in self.blobs(&dead.record_id)? {
+                let ext = match wire_ext(&bytes) {
+                    "jwe" => "jwe",
+                    _ => "bin",
+                };
+                let f = blobs_dir.join(format!("{blob_id}.{ext}"));
+                write_new(&f, &bytes)
+                    .map_err(|e| io(format!("cannot write {}", f.display()), e))?;
             }
             let meta = serde_json::json!({
                 "record_id": dead.record_id,
@@ -176,7 +174,7 @@ impl Outbox {
                 "rejected_ms": dead.rejected_ms,
                 "reason": dead.reason,
             });
-            let f = dir.join(format!("{}.json", dead.record_id));
+            let f = rejected.join(format!("{}.json", dead.record_id));
             write_new(&f, meta.to_string().as_bytes())
                 .map_err(|e| io(format!("cannot write {}", f.display()), e))?;
             written.push(file);

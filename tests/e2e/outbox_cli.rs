@@ -103,12 +103,24 @@ fn dead_letters_are_reported_exported_and_retried() {
         0,
         "compact JOSE"
     );
-    let blobs = std::fs::read_dir(export.join(format!("{}.blobs", ids[0])))
-        .unwrap()
-        .count();
-    assert_eq!(blobs, 1);
-    let meta = std::fs::read_to_string(export.join(format!("{}.json", ids[0]))).unwrap();
+    assert_eq!(std::fs::read_dir(export.join("blobs")).unwrap().count(), 1);
+    let meta = std::fs::read_to_string(export.join(format!("rejected/{}.json", ids[0]))).unwrap();
     assert!(meta.contains("unknown case reference"), "{meta}");
+    // The export is what `countersign verify` reads: signature, decryption, blob hashes.
+    let mut verify = Command::new(bin());
+    verify
+        .args(["verify", "--station-key"])
+        .arg(&setup.public_key);
+    if let Some(key) = decrypt_key(setup) {
+        verify.arg("--decrypt-key").arg(key);
+    }
+    let out = verify.arg(&export).output().unwrap();
+    assert!(
+        out.status.success(),
+        "verify accepts the export:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Retry: the dead letter is delivered to a case system that takes it.
     let (ok, _, err) = outbox_cmd(setup, &["retry", &ids[0]]);
