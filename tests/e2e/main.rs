@@ -8,6 +8,8 @@ mod harness;
 mod harness_idcard;
 #[allow(dead_code)]
 mod harness_mqtt;
+#[allow(dead_code)]
+mod harness_pcsc;
 
 mod backlog;
 mod capacity;
@@ -19,6 +21,7 @@ mod demo;
 mod folder;
 mod idcard;
 mod outbox_cli;
+mod passport;
 mod records;
 mod rotation;
 mod tls;

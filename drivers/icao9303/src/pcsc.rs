@@ -23,9 +23,16 @@ pub struct PcscCard {
 pub fn transmit_error(e: pcsc::Error) -> TransmitError {
     use pcsc::Error as E;
     match e {
-        E::RemovedCard | E::ResetCard | E::NoSmartcard | E::UnpoweredCard | E::UnresponsiveCard => {
-            TransmitError::CardRemoved
-        }
+        // A contactless card leaving the field mid-exchange shows as a failed transaction on
+        // some readers (and on vpcd, whose card "leaves" by closing its connection) before the
+        // removal event arrives: for the clerk it is the same, put the card back.
+        E::RemovedCard
+        | E::ResetCard
+        | E::NoSmartcard
+        | E::UnpoweredCard
+        | E::UnresponsiveCard
+        | E::NotTransacted
+        | E::CommDataLost => TransmitError::CardRemoved,
         E::ReaderUnavailable
         | E::UnknownReader
         | E::NoService
@@ -65,6 +72,11 @@ impl Transceiver for PcscCard {
     /// Sends an APDU; on T=0 follows `61xx` with GET RESPONSE and resends on `6Cxx`.
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransmitError> {
         let mut resp = self.exchange(apdu)?;
+        // A card always ends its answer with a status word; nothing at all means it is gone
+        // (vpcd answers so when its card leaves mid-exchange).
+        if resp.len() < 2 {
+            return Err(TransmitError::CardRemoved);
+        }
         if let [.., 0x6C, le] = resp[..]
             && apdu.len() >= 5
         {

@@ -101,7 +101,9 @@ pub enum ReadError {
     NotAnEmrtd { sw: u16 },
     #[error(transparent)]
     Access(#[from] AccessError),
-    #[error("the card was removed during the read ({during}); put it back and read again")]
+    #[error(
+        "the card was removed (or stopped answering) during the read ({during}); put it back and read again"
+    )]
     CardRemoved { during: String },
     #[error("the reader is gone ({during})")]
     ReaderGone { during: String },

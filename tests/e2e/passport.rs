@@ -1,0 +1,351 @@
+//! Travel documents end to end through a real pcscd with vsmartcard's vpcd driver and the
+//! project's card emulator: `countersign read-document` for each document kind and each fault a
+//! clerk must be told about, the read time of a 20 KB DG2, and the daemon turning a document
+//! read at the counter into a verified record.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use countersign::record::CheckResult;
+use serde_json::Value;
+
+use crate::harness::*;
+use crate::harness_idcard::{committed_records, wait_for_records};
+use crate::harness_pcsc::*;
+
+fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {doc}"))
+}
+
+fn roles(doc: &Value) -> Vec<(String, String)> {
+    doc["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["role"].as_str().unwrap().into(),
+                e["media_type"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+fn all_pass(doc: &Value) {
+    for c in doc["checks"].as_array().unwrap() {
+        assert_eq!(c["result"], "pass", "{c} in {doc}");
+    }
+}
+
+/// Reads the emulated `document` with its own MRZ and the emulator's CSCA.
+fn read_ok(document: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let csca = dir.path().join("csca.pem");
+    let csca_arg = csca.to_str().unwrap();
+    let mut args = vec!["--document", document, "--csca-out", csca_arg];
+    args.extend_from_slice(extra);
+    let emulator = pcscd.emulator(&args);
+    let key = emulator.key_args();
+    let mut read_args: Vec<&str> = key.iter().map(String::as_str).collect();
+    read_args.extend(["--csca", csca_arg]);
+    let (code, doc, stderr) = pcscd.read_document(&read_args);
+    assert_eq!(
+        code,
+        Some(0),
+        "{stderr}\n--- emulator ---\n{}",
+        emulator.proc.stderr()
+    );
+    doc
+}
+
+#[test]
+fn td3_passport_with_jpeg_face() {
+    let doc = read_ok("passport-jpeg", &[]);
+    assert_eq!(doc["document"], "passport");
+    assert_eq!(doc["access_protocol"], "BAC");
+    assert_eq!(doc["read"]["secure_messaging"], "3DES");
+    assert_eq!(doc["mrz"]["format"], "TD3");
+    assert_eq!(doc["id_number"], "E12345678");
+    assert_eq!(doc["name_en"], "TESTPERSON, ANNA MARIA");
+    assert_eq!(doc["birth_date"], "1985-03-15");
+    assert_eq!(doc["devices"][0]["kind"], "pcsc");
+    all_pass(&doc);
+    for name in [
+        "sod_hashes",
+        "sod_signature",
+        "csca_chain",
+        "mrz_matches_access_key",
+    ] {
+        assert_eq!(check(&doc, name)["result"], "pass");
+    }
+    let roles = roles(&doc);
+    assert_eq!(roles[0], ("face_photo".into(), "image/jpeg".into()));
+    assert_eq!(
+        roles[1],
+        ("face_photo_original".into(), "image/jpeg".into())
+    );
+}
+
+#[test]
+fn td3_passport_with_jpeg2000_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = read_ok("passport-jp2", &[]);
+    all_pass(&doc);
+    assert_eq!(check(&doc, "face_conversion")["result"], "pass");
+    let roles = roles(&doc);
+    assert_eq!(roles[0], ("face_photo".into(), "image/jpeg".into()));
+    assert_eq!(roles[1], ("face_photo_original".into(), "image/jp2".into()));
+    // A raw codestream (as Chinese passports store it) converts too; --out writes the files.
+    let pcscd = Pcscd::start(&dir.path().join("j2k"));
+    let emulator = pcscd.emulator(&["--document", "passport-j2k"]);
+    let out = dir.path().join("evidence");
+    let key = emulator.key_args();
+    let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+    args.extend(["--out", out.to_str().unwrap()]);
+    let (code, doc, stderr) = pcscd.read_document(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(check(&doc, "face_conversion")["result"], "pass");
+    assert_eq!(
+        check(&doc, "csca_chain")["result"],
+        "unknown",
+        "no CSCA given"
+    );
+    let jpeg = std::fs::read(out.join("face_photo.jpg")).unwrap();
+    assert_eq!(&jpeg[..3], [0xFF, 0xD8, 0xFF]);
+    let j2c = std::fs::read(out.join("face_photo_original.j2c")).unwrap();
+    assert_eq!(&j2c[..4], [0xFF, 0x4F, 0xFF, 0x51]);
+}
+
+#[test]
+fn exit_entry_permit_3x30() {
+    let doc = read_ok("exit-entry-permit", &[]);
+    assert_eq!(doc["document"], "exit_entry_permit");
+    assert_eq!(doc["mrz"]["format"], "CS/CD");
+    assert_eq!(doc["mrz"]["document_code"], "CS");
+    assert_eq!(doc["id_number"], "C01234567");
+    assert_eq!(doc["name"], "测试乙");
+    assert_eq!(doc["birth_date"], "1990-01-01");
+    assert_eq!(doc["valid_until"], "2030-01-01");
+    assert_eq!(doc["issuer"], "公安部出入境管理局");
+    all_pass(&doc);
+}
+
+#[test]
+fn wrong_mrz_pace_only_and_card_pulled_mid_read_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let pcscd = Pcscd::start(&dir.path().join("wrong-mrz"));
+    let emulator = pcscd.emulator(&[]);
+    let (code, _, stderr) = pcscd.read_document(&[
+        "--doc-number",
+        "E12345678",
+        "--birth",
+        "850316",
+        "--expiry",
+        "330101",
+    ]);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains("check the MRZ"),
+        "{stderr}"
+    );
+    // The same card with the right MRZ reads.
+    let key = emulator.key_args();
+    let (code, _, stderr) =
+        pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let pcscd = Pcscd::start(&dir.path().join("pace-only"));
+    let emulator = pcscd.emulator(&["--pace-only"]);
+    let key = emulator.key_args();
+    let (code, _, stderr) =
+        pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("PACE only"), "{stderr}");
+
+    let pcscd = Pcscd::start(&dir.path().join("pulled"));
+    let emulator = pcscd.emulator(&["--remove-after-apdus", "20"]);
+    let key = emulator.key_args();
+    let (code, _, stderr) =
+        pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(6), "{stderr}");
+    assert!(
+        stderr.contains("during the read") && stderr.contains("put it back"),
+        "{stderr}"
+    );
+    let end = emulator.end(Duration::from_secs(5)).unwrap();
+    assert_eq!(end["end"], "removed", "{end}");
+    assert_eq!(end["apdus"], 21, "{end}");
+}
+
+#[test]
+fn tampered_group_and_foreign_csca_fail_passive_authentication_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(&dir.path().join("tampered"));
+    let csca = dir.path().join("csca.pem");
+    let emulator = pcscd.emulator(&["--tamper-dg", "2", "--csca-out", csca.to_str().unwrap()]);
+    let key = emulator.key_args();
+    let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+    args.extend(["--csca", csca.to_str().unwrap()]);
+    let (code, doc, stderr) = pcscd.read_document(&args);
+    assert_eq!(
+        code,
+        Some(0),
+        "a failed check is reported, the document kept: {stderr}"
+    );
+    let hashes = check(&doc, "sod_hashes");
+    assert_eq!(hashes["result"], "fail");
+    assert!(
+        hashes["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DG2 does not match"),
+        "{hashes}"
+    );
+    assert_eq!(check(&doc, "sod_signature")["result"], "pass");
+
+    let pcscd = Pcscd::start(&dir.path().join("foreign"));
+    let foreign = pcscd.foreign_csca();
+    let emulator = pcscd.emulator(&[]);
+    let key = emulator.key_args();
+    let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+    args.extend(["--csca", foreign.to_str().unwrap()]);
+    let (code, doc, stderr) = pcscd.read_document(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let chain = check(&doc, "csca_chain");
+    assert_eq!(chain["result"], "fail", "{chain}");
+    assert!(
+        chain["detail"].as_str().unwrap().contains("does not chain"),
+        "{chain}"
+    );
+    assert_eq!(check(&doc, "sod_hashes")["result"], "pass");
+}
+
+/// Read time of a 20 KB DG2 through pcscd and vpcd (docs/performance.md, "Travel documents").
+#[test]
+fn read_time_of_a_20_kb_dg2() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let mut runs = Vec::new();
+    let emulator = pcscd.emulator(&["--face-bytes", "20000"]);
+    let dg2 = emulator.ready["dg2_bytes"].as_u64().unwrap();
+    assert!(dg2 >= 20_000, "{dg2}");
+    let key = emulator.key_args();
+    for _ in 0..5 {
+        let (code, doc, stderr) =
+            pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, Some(0), "{stderr}");
+        runs.push((
+            doc["read"]["ms"].as_u64().unwrap(),
+            doc["read"]["apdus"].as_u64().unwrap(),
+            dg2,
+        ));
+    }
+    runs.sort();
+    let (ms, apdus, dg2) = runs[runs.len() / 2];
+    eprintln!(
+        "travel document read through pcscd+vpcd: DG2 {dg2} bytes, whole read {apdus} APDUs, median {ms} ms (runs: {:?})",
+        runs.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    // BAC (2) + EF.CardAccess and SELECT (2) + per file SELECT + head + 0xDF blocks.
+    assert!((100..=130).contains(&apdus), "{apdus}");
+    assert!(ms < 5_000, "{ms} ms");
+}
+
+/// The daemon reads a document presented at the counter (MRZ from the inbox) and seals it into a
+/// record that opens, verifies and satisfies the documented JSON Schema.
+#[test]
+fn travel_document_read_at_the_counter_becomes_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let csca = dir.path().join("csca.pem");
+    let inbox = dir.path().join("mrz");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let setup = setup_station(dir.path(), free_port(), &dir.path().join("no-idcard"));
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let start = config.find("[id_readers.desk]").unwrap();
+    let mut config = config[..start].to_string();
+    config.push_str(&format!(
+        "[pcsc]\ncsca_files = [\"{}\"]\nmrz_inbox = \"{}\"\n\n[pcsc.readers.counter]\nmatch = \"{READER}\"\n",
+        csca.display(),
+        inbox.display()
+    ));
+    std::fs::write(&setup.config, config).unwrap();
+    let daemon = Proc::spawn(
+        "daemon",
+        pcscd
+            .countersign()
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null()),
+    );
+    let emulator = pcscd.emulator(&[
+        "--document",
+        "exit-entry-permit",
+        "--csca-out",
+        csca.to_str().unwrap(),
+    ]);
+    // The card is on the reader; nothing is read until its MRZ arrives.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(committed_records(&setup).is_empty());
+    std::fs::write(
+        inbox.join("counter.mrz.tmp"),
+        emulator.ready["mrz"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::rename(inbox.join("counter.mrz.tmp"), inbox.join("counter.mrz")).unwrap();
+    let records = wait_for_records(&setup, 1, Duration::from_secs(30), &daemon);
+    let record = &records[0];
+    assert_eq!(record.devices[0].kind, "pcsc");
+    assert_eq!(record.devices[0].name, "counter");
+    let id = &record.identities[0];
+    assert_eq!(id.document, "exit_entry_permit");
+    assert_eq!(id.access_protocol.as_deref(), Some("BAC"));
+    for c in &id.checks {
+        assert_eq!(c.result, CheckResult::Pass, "{c:?}");
+    }
+    let roles: Vec<&str> = record.evidence.iter().map(|e| e.role.as_str()).collect();
+    assert_eq!(
+        roles,
+        [
+            "face_photo",
+            "face_photo_original",
+            "sod",
+            "dg1",
+            "dg2",
+            "dg11",
+            "dg12"
+        ]
+    );
+    assert!(record.evidence.iter().all(|e| e.identity == Some(0)));
+    assert!(!inbox.join("counter.mrz").exists(), "the MRZ file is taken");
+
+    // The record satisfies the published schema.
+    let json = dir.path().join("record.json");
+    std::fs::write(&json, serde_json::to_vec(record).unwrap()).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg("import json, sys, jsonschema\njsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))")
+        .arg(root.join("docs/record.schema.json"))
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = daemon.stderr();
+    assert!(
+        !log.contains("C01234567"),
+        "logs mask document numbers:\n{log}"
+    );
+}
