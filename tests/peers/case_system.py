@@ -35,6 +35,11 @@ def emit(obj):
     sys.stdout.flush()
 
 
+# joserfc refuses ciphertexts over 64 KiB by default; scanned pages are megabytes.
+JWE_REGISTRY = rfc_jwe.JWERegistry(algorithms=["ECDH-ES+A256KW", "A256GCM"])
+JWE_REGISTRY.max_ciphertext_length = 512 * 1024 * 1024
+
+
 def is_jwe(wire: bytes) -> bool:
     return wire.count(b".") == 4
 
@@ -58,7 +63,7 @@ def decrypt_joserfc(wire: bytes, decrypt_json) -> bytes:
     if isinstance(decrypt_json, Keyring):
         decrypt_json = decrypt_json.pick(wire)
     key = OKPKey.import_key(decrypt_json)
-    obj = rfc_jwe.decrypt_compact(wire, key, algorithms=["ECDH-ES+A256KW", "A256GCM"])
+    obj = rfc_jwe.decrypt_compact(wire, key, registry=JWE_REGISTRY)
     return obj.plaintext
 
 
