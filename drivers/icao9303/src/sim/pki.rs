@@ -27,7 +27,7 @@ pub struct TestPki {
 }
 
 /// `C=<country>, CN=<cn>` as a DER Name.
-fn name(country: &str, cn: &str) -> Vec<u8> {
+pub fn name(country: &str, cn: &str) -> Vec<u8> {
     let rdn = |oid: &[u8], tag: u32, value: &str| {
         encode(
             0x31,
@@ -59,7 +59,8 @@ fn ec_spki(curve: &[u8], point: &[u8]) -> Vec<u8> {
     )
 }
 
-fn serial() -> Vec<u8> {
+/// A random positive 64-bit serial number.
+pub fn serial() -> Vec<u8> {
     let mut s: [u8; 8] = crypto::random();
     s[0] &= 0x7F;
     s[0] |= 0x01;
@@ -92,6 +93,31 @@ fn certificate(
     issuer_key: &p384::ecdsa::SigningKey,
 ) -> Vec<u8> {
     let sig_alg = sod::build::algorithm(oid::ECDSA_SHA384, false);
+    certificate_with(
+        serial,
+        issuer,
+        subject,
+        spki,
+        ca,
+        &sig_alg,
+        &|tbs: &[u8]| {
+            let sig: p384::ecdsa::Signature = issuer_key.sign(tbs);
+            sig.to_der().as_bytes().to_vec()
+        },
+    )
+}
+
+/// A certificate whose TBS bytes `sign` signs with the algorithm `sig_alg` (DER
+/// AlgorithmIdentifier): tests of other signature schemes.
+pub fn certificate_with(
+    serial: &[u8],
+    issuer: &[u8],
+    subject: &[u8],
+    spki: &[u8],
+    ca: bool,
+    sig_alg: &[u8],
+    sign: &dyn Fn(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
     let validity = encode(
         0x30,
         &[
@@ -142,7 +168,7 @@ fn certificate(
         &[
             encode(0xA0, &encode(0x02, &[2])),
             encode(0x02, serial),
-            sig_alg.clone(),
+            sig_alg.to_vec(),
             issuer.to_vec(),
             validity,
             subject.to_vec(),
@@ -151,10 +177,9 @@ fn certificate(
         ]
         .concat(),
     );
-    let sig: p384::ecdsa::Signature = issuer_key.sign(&tbs);
     let mut bits = vec![0];
-    bits.extend_from_slice(sig.to_der().as_bytes());
-    encode(0x30, &[tbs, sig_alg, encode(0x03, &bits)].concat())
+    bits.extend_from_slice(&sign(&tbs));
+    encode(0x30, &[tbs, sig_alg.to_vec(), encode(0x03, &bits)].concat())
 }
 
 impl TestPki {

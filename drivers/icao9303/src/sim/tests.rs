@@ -9,6 +9,7 @@ use crate::lds::{self, ImageFormat, LdsFile};
 use crate::mrz::{MrzFormat, MrzKey};
 use crate::pa::{self, CscaStore, Verdict};
 use crate::read::{ReadError, ReadOptions, Transceiver, TransmitError, read_document};
+use crate::sim::pki;
 
 fn pki() -> &'static TestPki {
     static PKI: OnceLock<TestPki> = OnceLock::new();
@@ -218,4 +219,145 @@ fn length_errors_fall_back_and_large_files_use_odd_ins() {
     let (_, apdus, bytes, _) = read.stats.files.iter().find(|f| f.0 == "DG2").unwrap();
     // SELECT, the 8-byte head, one refused 0xDF block, then 0xA0 blocks.
     assert_eq!(*apdus as usize, 3 + (bytes - 8).div_ceil(0xA0));
+}
+
+/// RSA document signers and CSCAs: PKCS#1 v1.5 and RSASSA-PSS (with parameters), SOD signature
+/// and chain; a changed signature byte fails.
+#[test]
+fn rsa_pkcs1_and_pss_signatures_verify_and_chain() {
+    use crate::sod::{HashAlg, build, oid};
+    use crate::tlv::encode;
+    use rsa::pkcs1::EncodeRsaPublicKey;
+
+    let mut rng = getrandom::SysRng;
+    let csca_key = rsa::PrivateKey::new(&mut rng, 2048).unwrap();
+    let dsc_key = rsa::PrivateKey::new(&mut rng, 2048).unwrap();
+    let spki = |k: &rsa::PrivateKey| {
+        let mut bits = vec![0];
+        bits.extend_from_slice(k.to_public_key().to_pkcs1_der().unwrap().as_bytes());
+        encode(
+            0x30,
+            &[
+                build::algorithm(oid::RSA_ENCRYPTION, true),
+                encode(0x03, &bits),
+            ]
+            .concat(),
+        )
+    };
+    let sha256 = build::algorithm(oid::SHA256, true);
+    let mgf1 = encode(
+        0x30,
+        &[
+            encode(
+                0x06,
+                &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x08],
+            ),
+            sha256.clone(),
+        ]
+        .concat(),
+    );
+    let pss_alg = encode(
+        0x30,
+        &[
+            encode(0x06, oid::RSASSA_PSS),
+            encode(
+                0x30,
+                &[
+                    encode(0xA0, &sha256),
+                    encode(0xA1, &mgf1),
+                    encode(0xA2, &encode(0x02, &[32])),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat(),
+    );
+    for pss in [false, true] {
+        let sig_alg = if pss {
+            pss_alg.clone()
+        } else {
+            build::algorithm(oid::SHA256_WITH_RSA, true)
+        };
+        let sign = |key: &rsa::PrivateKey, message: &[u8]| -> Vec<u8> {
+            let hashed = HashAlg::Sha256.digest(message);
+            let mut rng = getrandom::SysRng;
+            if pss {
+                key.sign_with_rng(&mut rng, rsa::Pss::<sha2::Sha256>::new(), &hashed)
+                    .unwrap()
+            } else {
+                key.sign_with_rng(&mut rng, rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &hashed)
+                    .unwrap()
+            }
+        };
+        let csca_name = pki::name("RS", "RSA test CSCA");
+        let csca = pki::certificate_with(
+            &pki::serial(),
+            &csca_name,
+            &csca_name,
+            &spki(&csca_key),
+            true,
+            &sig_alg,
+            &|tbs| sign(&csca_key, tbs),
+        );
+        let dsc_serial = pki::serial();
+        let dsc = pki::certificate_with(
+            &dsc_serial,
+            &csca_name,
+            &pki::name("RS", "RSA test signer"),
+            &spki(&dsc_key),
+            false,
+            &sig_alg,
+            &|tbs| sign(&csca_key, tbs),
+        );
+        let dg1 = lds::build::dg1(&doc_mrz());
+        let content =
+            build::lds_security_object(HashAlg::Sha256, &[(1, HashAlg::Sha256.digest(&dg1))]);
+        let attrs =
+            build::signed_attrs(oid::LDS_SECURITY_OBJECT, &HashAlg::Sha256.digest(&content));
+        let make_sod = |signature: &[u8]| {
+            encode(
+                0x77,
+                &build::signed_data(
+                    oid::LDS_SECURITY_OBJECT,
+                    &content,
+                    HashAlg::Sha256,
+                    &dsc,
+                    &csca_name,
+                    &dsc_serial,
+                    &attrs,
+                    &sig_alg,
+                    signature,
+                ),
+            )
+        };
+        let mut signature = sign(&dsc_key, &attrs);
+        let mut store = CscaStore::default();
+        store.add_bytes(&csca).unwrap();
+        let checks = pa::verify(&make_sod(&signature), &[(1, &dg1)], Some(&store));
+        assert_eq!(
+            verdicts(&checks),
+            [
+                ("sod_hashes", Verdict::Pass),
+                ("sod_signature", Verdict::Pass),
+                ("csca_chain", Verdict::Pass)
+            ],
+            "pss {pss}: {checks:?}"
+        );
+        let expected = if pss {
+            "RSASSA-PSS with SHA-256"
+        } else {
+            "RSA PKCS#1 v1.5 with SHA-256"
+        };
+        assert!(
+            checks[1].detail.as_deref().unwrap().starts_with(expected),
+            "{checks:?}"
+        );
+        signature[10] ^= 1;
+        let checks = pa::verify(&make_sod(&signature), &[(1, &dg1)], Some(&store));
+        assert_eq!(checks[1].verdict, Verdict::Fail, "{checks:?}");
+    }
+}
+
+fn doc_mrz() -> String {
+    TestDocument::generate(&DocumentSpec::new(DocumentKind::PassportJpeg), pki()).mrz
 }
