@@ -15,12 +15,13 @@ use crate::harness::*;
 
 /// vpcd's first slot, "Virtual PCD 00 00" (the second, 00 01, is the port + 1).
 pub const READER: &str = "Virtual PCD 00 00";
+pub const READER_2: &str = "Virtual PCD 00 01";
 const VPCD_PORT: u16 = 35963;
 
 pub struct Pcscd {
     pub proc: Proc,
-    /// An emulator was started (one per pcscd: see `emulator`).
-    used: std::cell::Cell<bool>,
+    /// Slots with an emulator (one per slot and pcscd: see `emulator_on`).
+    used: std::cell::Cell<[bool; 2]>,
     /// pcscd's pid (in the namespaces).
     pub pid: u32,
     pub socket: PathBuf,
@@ -89,7 +90,7 @@ impl Pcscd {
         }
         Pcscd {
             proc,
-            used: std::cell::Cell::new(false),
+            used: std::cell::Cell::new([false; 2]),
             pid,
             socket,
             dir: dir.to_path_buf(),
@@ -103,15 +104,23 @@ impl Pcscd {
         cmd
     }
 
-    /// Starts the emulator with `args` inside pcscd's network namespace; returns it once it has
-    /// said `ready` (with the document's MRZ).
+    /// Starts the emulator with `args` on slot 0 (`Virtual PCD 00 00`); see `emulator_on`.
     pub fn emulator(&self, args: &[&str]) -> Emulator {
+        self.emulator_on(0, args)
+    }
+
+    /// Starts the emulator with `args` on vpcd's slot 0 or 1 (`Virtual PCD 00 0<slot>`) inside
+    /// pcscd's network namespace; returns it once it has said `ready` (with the document's MRZ).
+    pub fn emulator_on(&self, slot: usize, args: &[&str]) -> Emulator {
         // vpcd notices a departed card only lazily (its next presence poll or exchange fails,
-        // and pcscd then reports the slot as empty for seconds): one emulator per pcscd.
+        // and pcscd then reports the slot as empty for seconds): one emulator per slot.
+        let mut used = self.used.get();
         assert!(
-            !self.used.replace(true),
-            "one emulator per pcscd; start another Pcscd"
+            !used[slot],
+            "one emulator per slot and pcscd; start another Pcscd"
         );
+        used[slot] = true;
+        self.used.set(used);
         let mut cmd = Command::new(program("nsenter"));
         cmd.args(["-t", &self.pid.to_string(), "-n", "--"])
             .arg(bin())
@@ -119,7 +128,7 @@ impl Pcscd {
                 "sim",
                 "icao9303",
                 "--vpcd",
-                &format!("127.0.0.1:{VPCD_PORT}"),
+                &format!("127.0.0.1:{}", VPCD_PORT + slot as u16),
             ])
             .args(args)
             .stdout(Stdio::piped());

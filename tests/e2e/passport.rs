@@ -10,7 +10,7 @@ use countersign::record::CheckResult;
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::harness_idcard::{committed_records, wait_for_records};
+use crate::harness_idcard::{committed_records, plain, wait_for_records};
 use crate::harness_pcsc::*;
 
 fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -182,6 +182,30 @@ fn wrong_mrz_pace_only_and_card_pulled_mid_read_are_reported() {
     let end = emulator.end(Duration::from_secs(5)).unwrap();
     assert_eq!(end["end"], "removed", "{end}");
     assert_eq!(end["apdus"], 21, "{end}");
+
+    // A bank card or staff badge: not a travel document (exit 7); no such reader: exit 4.
+    let _badge = pcscd.emulator_on(1, &["--not-a-document"]);
+    let out = pcscd
+        .countersign()
+        .args(["read-document", "--reader", READER_2, "--wait", "15"])
+        .args(&key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("not an eMRTD"), "{stderr}");
+    let out = pcscd
+        .countersign()
+        .args(["read-document", "--reader", "ACR1252"])
+        .args(&key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("no reader matches") && stderr.contains(READER),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -258,13 +282,15 @@ fn read_time_of_a_20_kb_dg2() {
     assert!(ms < 5_000, "{ms} ms");
 }
 
-/// The daemon reads a document presented at the counter (MRZ from the inbox) and seals it into a
-/// record that opens, verifies and satisfies the documented JSON Schema.
+/// The daemon watches two readers at once, reads each document presented once its MRZ arrives
+/// (from the inbox, one file per reader), and seals each into a record that opens, verifies and
+/// satisfies the documented JSON Schema.
 #[test]
-fn travel_document_read_at_the_counter_becomes_a_record() {
+fn travel_documents_read_at_the_counter_become_records() {
     let dir = tempfile::tempdir().unwrap();
     let pcscd = Pcscd::start(dir.path());
     let csca = dir.path().join("csca.pem");
+    let csca_2 = dir.path().join("csca-2.pem");
     let inbox = dir.path().join("mrz");
     std::fs::create_dir_all(&inbox).unwrap();
     let setup = setup_station(dir.path(), free_port(), &dir.path().join("no-idcard"));
@@ -272,11 +298,29 @@ fn travel_document_read_at_the_counter_becomes_a_record() {
     let start = config.find("[id_readers.desk]").unwrap();
     let mut config = config[..start].to_string();
     config.push_str(&format!(
-        "[pcsc]\ncsca_files = [\"{}\"]\nmrz_inbox = \"{}\"\n\n[pcsc.readers.counter]\nmatch = \"{READER}\"\n",
+        "[pcsc]\ncsca_files = [\"{}\", \"{}\"]\nmrz_inbox = \"{}\"\n\n\
+         [pcsc.readers.counter]\nmatch = \"{READER}\"\n\n[pcsc.readers.window]\nmatch = \"{READER_2}\"\n",
         csca.display(),
+        csca_2.display(),
         inbox.display()
     ));
     std::fs::write(&setup.config, config).unwrap();
+    // Both CSCA files exist before the daemon loads them.
+    let permit = pcscd.emulator(&[
+        "--document",
+        "exit-entry-permit",
+        "--csca-out",
+        csca.to_str().unwrap(),
+    ]);
+    let passport = pcscd.emulator_on(
+        1,
+        &[
+            "--document",
+            "passport-jp2",
+            "--csca-out",
+            csca_2.to_str().unwrap(),
+        ],
+    );
     let daemon = Proc::spawn(
         "daemon",
         pcscd
@@ -286,66 +330,79 @@ fn travel_document_read_at_the_counter_becomes_a_record() {
             .env("RUST_LOG", "info")
             .stdout(Stdio::null()),
     );
-    let emulator = pcscd.emulator(&[
-        "--document",
-        "exit-entry-permit",
-        "--csca-out",
-        csca.to_str().unwrap(),
-    ]);
-    // The card is on the reader; nothing is read until its MRZ arrives.
-    std::thread::sleep(Duration::from_millis(500));
+    // The cards are on the readers; nothing is read until their MRZs arrive.
+    std::thread::sleep(Duration::from_millis(800));
     assert!(committed_records(&setup).is_empty());
-    std::fs::write(
-        inbox.join("counter.mrz.tmp"),
-        emulator.ready["mrz"].as_str().unwrap(),
-    )
-    .unwrap();
-    std::fs::rename(inbox.join("counter.mrz.tmp"), inbox.join("counter.mrz")).unwrap();
-    let records = wait_for_records(&setup, 1, Duration::from_secs(30), &daemon);
-    let record = &records[0];
-    assert_eq!(record.devices[0].kind, "pcsc");
-    assert_eq!(record.devices[0].name, "counter");
-    let id = &record.identities[0];
-    assert_eq!(id.document, "exit_entry_permit");
-    assert_eq!(id.access_protocol.as_deref(), Some("BAC"));
-    for c in &id.checks {
-        assert_eq!(c.result, CheckResult::Pass, "{c:?}");
+    for (reader, emulator) in [("counter", &permit), ("window", &passport)] {
+        let tmp = inbox.join(format!("{reader}.tmp"));
+        std::fs::write(&tmp, emulator.ready["mrz"].as_str().unwrap()).unwrap();
+        std::fs::rename(&tmp, inbox.join(format!("{reader}.mrz"))).unwrap();
     }
-    let roles: Vec<&str> = record.evidence.iter().map(|e| e.role.as_str()).collect();
+    let mut records = wait_for_records(&setup, 2, Duration::from_secs(30), &daemon);
+    records.sort_by(|a, b| a.devices[0].name.cmp(&b.devices[0].name));
+    let documents: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.devices[0].name.as_str(),
+                r.identities[0].document.as_str(),
+            )
+        })
+        .collect();
     assert_eq!(
-        roles,
-        [
-            "face_photo",
-            "face_photo_original",
-            "sod",
-            "dg1",
-            "dg2",
-            "dg11",
-            "dg12"
-        ]
+        documents,
+        [("counter", "exit_entry_permit"), ("window", "passport")]
     );
-    assert!(record.evidence.iter().all(|e| e.identity == Some(0)));
-    assert!(!inbox.join("counter.mrz").exists(), "the MRZ file is taken");
+    for record in &records {
+        assert_eq!(record.devices[0].kind, "pcsc");
+        let id = &record.identities[0];
+        assert_eq!(id.access_protocol.as_deref(), Some("BAC"));
+        for c in &id.checks {
+            assert_eq!(c.result, CheckResult::Pass, "{c:?}");
+        }
+        let roles: Vec<&str> = record.evidence.iter().map(|e| e.role.as_str()).collect();
+        assert_eq!(
+            roles,
+            [
+                "face_photo",
+                "face_photo_original",
+                "sod",
+                "dg1",
+                "dg2",
+                "dg11",
+                "dg12"
+            ]
+        );
+        assert!(record.evidence.iter().all(|e| e.identity == Some(0)));
+    }
+    assert_eq!(records[1].evidence[1].media_type, "image/jp2");
+    assert!(
+        std::fs::read_dir(&inbox).unwrap().next().is_none(),
+        "the MRZ files are taken"
+    );
 
-    // The record satisfies the published schema.
-    let json = dir.path().join("record.json");
-    std::fs::write(&json, serde_json::to_vec(record).unwrap()).unwrap();
+    // The records satisfy the published schema.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(python())
-        .arg("-c")
-        .arg("import json, sys, jsonschema\njsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))")
-        .arg(root.join("docs/record.schema.json"))
-        .arg(&json)
-        .output()
-        .unwrap();
+    for (i, record) in records.iter().enumerate() {
+        let json = dir.path().join(format!("record-{i}.json"));
+        std::fs::write(&json, serde_json::to_vec(record).unwrap()).unwrap();
+        let out = std::process::Command::new(python())
+            .arg("-c")
+            .arg("import json, sys, jsonschema\njsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))")
+            .arg(root.join("docs/record.schema.json"))
+            .arg(&json)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let log = plain(&daemon.stderr());
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log = daemon.stderr();
-    assert!(
-        !log.contains("C01234567"),
+        !log.contains("C01234567") && !log.contains("E12345678"),
         "logs mask document numbers:\n{log}"
     );
+    assert!(log.contains("travel document read"), "{log}");
 }

@@ -41,6 +41,9 @@ pub struct Icao9303Args {
     /// The chip refuses BAC and offers PACE only.
     #[arg(long)]
     pace_only: bool,
+    /// A card without the travel document application (as a bank card or a staff badge).
+    #[arg(long)]
+    not_a_document: bool,
     /// Pull the card after this many APDUs (card removed mid-read).
     #[arg(long)]
     remove_after_apdus: Option<u32>,
@@ -108,6 +111,7 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
             remove_after_apdus: args.remove_after_apdus,
             reply_delay: Duration::from_millis(args.reply_delay_ms),
             fixed: None,
+            no_application: args.not_a_document,
         },
     );
     let stop = Arc::new(AtomicBool::new(false));

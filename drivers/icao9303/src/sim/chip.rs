@@ -24,6 +24,8 @@ pub struct ChipOptions {
     pub reply_delay: Duration,
     /// Fixed RND.ICC and K.ICC instead of random ones.
     pub fixed: Option<([u8; 8], Key16)>,
+    /// A card without the eMRTD application (a bank card, a staff badge).
+    pub no_application: bool,
 }
 
 /// What the chip does with an APDU.
@@ -118,7 +120,7 @@ impl Chip {
         match (cmd.ins, cmd.p1) {
             (0xA4, 0x04) => {
                 self.reset_session();
-                self.app_selected = cmd.data == AID;
+                self.app_selected = cmd.data == AID && !self.options.no_application;
                 self.selected = None;
                 Response::status(if self.app_selected {
                     apdu::SW_OK
