@@ -1,0 +1,356 @@
+//! [`Scanimage`]: one `scanimage` run per scan, batch files in a private directory, progress from
+//! `--batch-print` (a page's name is printed once its file is closed), errors from the exit status
+//! and the `(scanner status = N)` lines.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::page::{Page, PageFormat, check_page};
+use crate::status::{SaneStatus, ScanError, StderrReport, tail};
+use crate::{Feed, Scan, Scanner};
+
+/// How one scanner is driven.
+#[derive(Debug, Clone)]
+pub struct ScanimageOptions {
+    /// The scanimage program (`scanimage` from `PATH` by default).
+    pub program: PathBuf,
+    /// The SANE device name (`scanimage -L`), e.g. `fujitsu:fi-7160:1234` or `test:0`.
+    pub device: String,
+    /// `--source` (e.g. `ADF`, `ADF Duplex`, `Automatic Document Feeder`); backend-specific.
+    pub source: Option<String>,
+    /// `--mode` (`Color`, `Gray`, `Lineart`); backend-specific.
+    pub mode: Option<String>,
+    /// `--resolution` in dpi.
+    pub resolution: Option<u32>,
+    pub format: PageFormat,
+    /// Further backend options, passed as given (e.g. `["-x", "210", "-y", "297"]`).
+    pub extra_args: Vec<String>,
+    /// `SANE_CONFIG_DIR` for the subprocess (which backends `dll.conf` loads).
+    pub sane_config_dir: Option<PathBuf>,
+    /// scanimage is killed when neither a page nor a line of output came for this long.
+    pub page_timeout: Duration,
+    /// Where each scan's private directory is created.
+    pub work_dir: PathBuf,
+    /// A feeder batch stops after this many pages.
+    pub max_pages: u32,
+    /// A larger page is refused.
+    pub max_page_bytes: u64,
+}
+
+impl Default for ScanimageOptions {
+    fn default() -> Self {
+        Self {
+            program: PathBuf::from("scanimage"),
+            device: String::new(),
+            source: None,
+            mode: None,
+            resolution: None,
+            format: PageFormat::Jpeg,
+            extra_args: Vec::new(),
+            sane_config_dir: None,
+            page_timeout: Duration::from_secs(60),
+            work_dir: std::env::temp_dir(),
+            max_pages: 100,
+            max_page_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// A SANE scanner driven through `scanimage`.
+#[derive(Debug, Clone)]
+pub struct Scanimage {
+    options: ScanimageOptions,
+}
+
+enum Line {
+    Out(String),
+    Err(String),
+}
+
+/// Longest line kept from scanimage's output; the rest of a longer line is dropped.
+const MAX_LINE: usize = 4096;
+/// Most stderr text kept for error messages.
+const MAX_STDERR: usize = 64 * 1024;
+
+impl Scanimage {
+    pub fn new(options: ScanimageOptions) -> Self {
+        Self { options }
+    }
+
+    pub fn options(&self) -> &ScanimageOptions {
+        &self.options
+    }
+
+    /// The command line for a scan into `dir`.
+    pub fn args(&self, feed: Feed, dir: &Path) -> Vec<OsString> {
+        let o = &self.options;
+        let mut args: Vec<OsString> = vec!["-d".into(), o.device.clone().into()];
+        args.push(format!("--format={}", o.format.arg()).into());
+        if let Some(mode) = &o.mode {
+            args.push(format!("--mode={mode}").into());
+        }
+        if let Some(dpi) = o.resolution {
+            args.push(format!("--resolution={dpi}").into());
+        }
+        if let Some(source) = &o.source {
+            args.push(format!("--source={source}").into());
+        }
+        let count = match feed {
+            Feed::Single => 1,
+            Feed::Batch => o.max_pages.max(1),
+        };
+        // The batch name is a printf format: a '%' in the directory must be doubled.
+        let mut pattern = OsString::from("--batch=");
+        let dir = dir.as_os_str().to_string_lossy().replace('%', "%%");
+        pattern.push(format!("{dir}/page-%04d.{}", o.format.extension()));
+        args.push(pattern);
+        args.push(format!("--batch-count={count}").into());
+        args.push("--batch-print".into());
+        args.extend(o.extra_args.iter().map(OsString::from));
+        args
+    }
+
+    fn run(&self, feed: Feed) -> Result<Scan, ScanError> {
+        let o = &self.options;
+        let dir = tempfile::Builder::new()
+            .prefix("scan-")
+            .tempdir_in(&o.work_dir)
+            .map_err(|error| ScanError::WorkDir {
+                path: o.work_dir.display().to_string(),
+                error,
+            })?;
+        let mut cmd = Command::new(&o.program);
+        cmd.args(self.args(feed, dir.path()))
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so a hang is ended with everything it started.
+            .process_group(0);
+        if let Some(config) = &o.sane_config_dir {
+            cmd.env("SANE_CONFIG_DIR", config);
+        }
+        let mut child = cmd.spawn().map_err(|error| ScanError::Spawn {
+            program: o.program.display().to_string(),
+            error,
+        })?;
+        let (tx, rx) = mpsc::channel();
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|s| spawn_reader(s, tx.clone(), Line::Out)),
+            child
+                .stderr
+                .take()
+                .map(|s| spawn_reader(s, tx.clone(), Line::Err)),
+        ];
+        drop(tx);
+
+        let mut report = StderrReport::default();
+        let mut stderr = String::new();
+        let mut printed: Vec<String> = Vec::new();
+        let mut last_progress = Instant::now();
+        let mut timed_out = false;
+        let mut handle = |line: Line, report: &mut StderrReport| match line {
+            Line::Out(name) => printed.push(name),
+            Line::Err(text) => {
+                report.feed(&text);
+                if stderr.len() < MAX_STDERR {
+                    stderr.push_str(&text);
+                    stderr.push('\n');
+                }
+            }
+        };
+        let status = loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) => {
+                    last_progress = Instant::now();
+                    handle(line, &mut report);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Both pipes closed: the process is ending.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break child.wait().ok();
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if last_progress.elapsed() >= o.page_timeout {
+                timed_out = true;
+                kill_group(&mut child);
+                break child.wait().ok();
+            }
+        };
+        // What was written before the end (readers finish once the pipes close).
+        for reader in readers.into_iter().flatten() {
+            let _ = reader.join();
+        }
+        while let Ok(line) = rx.try_recv() {
+            handle(line, &mut report);
+        }
+
+        let (pages, bad_page) = self.collect(&printed, dir.path());
+        let error = if timed_out {
+            Some(ScanError::Timeout {
+                after: o.page_timeout,
+                pages: pages.len(),
+            })
+        } else if let Some(e) = bad_page {
+            Some(e)
+        } else {
+            self.error_of(status, &report, &stderr)
+        };
+        let error = match (feed, error) {
+            // The feeder running out after at least one page is how a batch ends.
+            (Feed::Batch, Some(ScanError::NoDocuments)) if !pages.is_empty() => None,
+            (_, e) => e,
+        };
+        if pages.is_empty() {
+            return Err(error.unwrap_or_else(|| ScanError::Status {
+                status: "no page".into(),
+                detail: format!("scanimage ended without a page: {}", tail(&stderr)),
+            }));
+        }
+        Ok(Scan {
+            pages,
+            stopped: error,
+        })
+    }
+
+    /// Reads the pages scanimage reported complete, in order; stops at the first bad one.
+    fn collect(&self, printed: &[String], dir: &Path) -> (Vec<Page>, Option<ScanError>) {
+        let mut pages = Vec::new();
+        for name in printed {
+            let number = pages.len() as u32 + 1;
+            let path = PathBuf::from(name.trim());
+            // Only files in this scan's own directory are taken.
+            if path.parent() != Some(dir) {
+                return (
+                    pages,
+                    Some(ScanError::BadPage {
+                        page: number,
+                        reason: format!("scanimage named a file outside its directory: {name:?}"),
+                    }),
+                );
+            }
+            let checked = std::fs::read(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|bytes| {
+                    check_page(self.options.format, &bytes, self.options.max_page_bytes)
+                        .map(|()| bytes)
+                });
+            match checked {
+                Ok(bytes) => pages.push(Page {
+                    number,
+                    format: self.options.format,
+                    bytes,
+                }),
+                Err(reason) => {
+                    return (
+                        pages,
+                        Some(ScanError::BadPage {
+                            page: number,
+                            reason,
+                        }),
+                    );
+                }
+            }
+        }
+        (pages, None)
+    }
+
+    fn error_of(
+        &self,
+        status: Option<std::process::ExitStatus>,
+        report: &StderrReport,
+        stderr: &str,
+    ) -> Option<ScanError> {
+        if let Some(signal) = status.and_then(|s| s.signal()) {
+            return Some(ScanError::Crashed {
+                how: format!("killed by signal {signal}"),
+                detail: tail(stderr),
+            });
+        }
+        if let Some(detail) = &report.open_failure {
+            return Some(ScanError::NoDevice {
+                device: self.options.device.clone(),
+                detail: detail.clone(),
+            });
+        }
+        if let Some((status, message)) = &report.page_status {
+            return status.error(message);
+        }
+        let code = status.and_then(|s| s.code()).unwrap_or(0);
+        if code == 0 {
+            return None;
+        }
+        let detail = report.last_message.clone().unwrap_or_else(|| tail(stderr));
+        match SaneStatus::from_code(i64::from(code)).error(&detail) {
+            // scanimage exits 1 for its own failures (bad option, no device).
+            Some(ScanError::Status { .. }) if code == 1 => Some(ScanError::Status {
+                status: "scanimage failed".into(),
+                detail: tail(stderr),
+            }),
+            e => e,
+        }
+    }
+}
+
+impl Scanner for Scanimage {
+    fn scan(&mut self, feed: Feed) -> Result<Scan, ScanError> {
+        self.run(feed)
+    }
+    fn device(&self) -> &str {
+        &self.options.device
+    }
+}
+
+fn spawn_reader(
+    mut pipe: impl Read + Send + 'static,
+    tx: mpsc::Sender<Line>,
+    wrap: fn(String) -> Line,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &b in &chunk[..n] {
+                if b == b'\n' {
+                    let line = String::from_utf8_lossy(&pending).into_owned();
+                    pending.clear();
+                    if tx.send(wrap(line)).is_err() {
+                        return;
+                    }
+                } else if pending.len() < MAX_LINE {
+                    pending.push(b);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let _ = tx.send(wrap(String::from_utf8_lossy(&pending).into_owned()));
+        }
+    })
+}
+
+/// SIGKILL to scanimage's process group (it was started as the group's leader).
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+}

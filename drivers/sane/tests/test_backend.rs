@@ -1,0 +1,256 @@
+//! The driver against a real `scanimage` and SANE's `test` backend, loaded through a private
+//! `SANE_CONFIG_DIR` whose `dll.conf` lists `test` (Debian ships it commented out): single pages,
+//! the feeder (it runs out after 10 pages), errors injected with `--read-return-value`, a hang
+//! (`--read-delay`) ended by the timeout, and a backend that crashes or writes half a page.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sane::{Feed, PageFormat, ScanError, Scanimage, ScanimageOptions, Scanner};
+
+const ADF: &str = "Automatic Document Feeder";
+
+fn scanimage() -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join("scanimage");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("scanimage is not installed: run ./scripts/test, which installs sane-utils");
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sane.d")).unwrap();
+        std::fs::write(dir.path().join("sane.d/dll.conf"), "test\n").unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        Setup { dir }
+    }
+
+    fn options(&self, extra: &[&str]) -> ScanimageOptions {
+        ScanimageOptions {
+            program: scanimage(),
+            device: "test:0".into(),
+            resolution: Some(75),
+            sane_config_dir: Some(self.dir.path().join("sane.d")),
+            work_dir: self.dir.path().join("work"),
+            page_timeout: Duration::from_secs(20),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            ..ScanimageOptions::default()
+        }
+    }
+
+    /// Nothing left behind in the work directory.
+    fn assert_clean(&self) {
+        let left: Vec<_> = std::fs::read_dir(self.dir.path().join("work"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+#[test]
+fn a_flatbed_page_in_each_format() {
+    let s = Setup::new();
+    for (format, magic) in [
+        (PageFormat::Jpeg, &b"\xFF\xD8"[..]),
+        (PageFormat::Png, &b"\x89PNG"[..]),
+        (PageFormat::Tiff, &b"MM\0*"[..]),
+    ] {
+        let mut scanner = Scanimage::new(ScanimageOptions {
+            format,
+            ..s.options(&["--test-picture=Grid"])
+        });
+        let scan = scanner.scan(Feed::Single).unwrap();
+        assert_eq!(scan.pages.len(), 1, "{format:?}");
+        assert!(scan.stopped.is_none());
+        assert!(scan.pages[0].bytes.starts_with(magic), "{format:?}");
+        assert_eq!(scan.pages[0].number, 1);
+    }
+    s.assert_clean();
+}
+
+#[test]
+fn the_feeder_gives_ten_pages_then_ends_normally() {
+    let s = Setup::new();
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        source: Some(ADF.into()),
+        ..s.options(&[])
+    });
+    let scan = scanner.scan(Feed::Batch).unwrap();
+    assert_eq!(scan.pages.len(), 10);
+    assert!(scan.stopped.is_none(), "{:?}", scan.stopped);
+    let numbers: Vec<u32> = scan.pages.iter().map(|p| p.number).collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    // A batch limit is respected.
+    let mut limited = Scanimage::new(ScanimageOptions {
+        source: Some(ADF.into()),
+        max_pages: 3,
+        ..s.options(&[])
+    });
+    assert_eq!(limited.scan(Feed::Batch).unwrap().pages.len(), 3);
+    s.assert_clean();
+}
+
+#[test]
+fn injected_errors_are_named() {
+    let s = Setup::new();
+    type Is = fn(&ScanError) -> bool;
+    let cases: [(&str, Is, &str); 5] = [
+        (
+            "SANE_STATUS_JAMMED",
+            |e| matches!(e, ScanError::Jammed),
+            "jam",
+        ),
+        (
+            "SANE_STATUS_COVER_OPEN",
+            |e| matches!(e, ScanError::CoverOpen),
+            "cover",
+        ),
+        (
+            "SANE_STATUS_NO_DOCS",
+            |e| matches!(e, ScanError::NoDocuments),
+            "no paper",
+        ),
+        (
+            "SANE_STATUS_IO_ERROR",
+            |e| matches!(e, ScanError::Io(_)),
+            "I/O",
+        ),
+        (
+            "SANE_STATUS_DEVICE_BUSY",
+            |e| matches!(e, ScanError::DeviceBusy),
+            "busy",
+        ),
+    ];
+    for feed in [Feed::Single, Feed::Batch] {
+        for (value, is, words) in cases {
+            let mut scanner = Scanimage::new(ScanimageOptions {
+                source: Some(ADF.into()),
+                ..s.options(&[&format!("--read-return-value={value}")])
+            });
+            let err = scanner.scan(feed).unwrap_err();
+            assert!(is(&err), "{feed:?} {value}: {err:?}");
+            assert!(err.to_string().contains(words), "{value}: {err}");
+        }
+    }
+    s.assert_clean();
+}
+
+#[test]
+fn an_unknown_device_is_no_device() {
+    let s = Setup::new();
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        device: "nosuch:0".into(),
+        ..s.options(&[])
+    });
+    let err = scanner.scan(Feed::Single).unwrap_err();
+    assert!(matches!(err, ScanError::NoDevice { .. }), "{err:?}");
+    assert_eq!(err.kind(), "no_device");
+    let mut missing = Scanimage::new(ScanimageOptions {
+        program: s.dir.path().join("no-scanimage"),
+        ..s.options(&[])
+    });
+    let err = missing.scan(Feed::Single).unwrap_err();
+    assert!(matches!(err, ScanError::Spawn { .. }), "{err:?}");
+}
+
+#[test]
+fn a_hanging_backend_is_killed_after_the_timeout() {
+    let s = Setup::new();
+    // 200 ms after each buffer (the most the backend allows): a 300 dpi page takes seconds.
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        page_timeout: Duration::from_millis(700),
+        resolution: Some(300),
+        ..s.options(&["--read-delay=yes", "--read-delay-duration=200000"])
+    });
+    let started = Instant::now();
+    let err = scanner.scan(Feed::Single).unwrap_err();
+    assert!(
+        matches!(err, ScanError::Timeout { pages: 0, .. }),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    s.assert_clean();
+}
+
+/// A stand-in scanimage (a shell script) for what the test backend cannot do: crash, or close a
+/// page that is cut short.
+fn fake_scanimage(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("fake-scanimage");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n# the --batch=DIR/page-%04d.EXT argument\nfor a in \"$@\"; do case \"$a\" in --batch=*) pattern=\"${{a#--batch=}}\";; esac; done\ndir=$(dirname \"$pattern\")\n{body}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_crashing_backend_ends_the_scan_not_the_caller_and_keeps_finished_pages() {
+    let s = Setup::new();
+    // Page 1 is whole; then the backend dies with SIGSEGV in the middle of page 2.
+    let good = Scanimage::new(s.options(&[]))
+        .scan(Feed::Single)
+        .unwrap()
+        .pages
+        .remove(0)
+        .bytes;
+    std::fs::write(s.dir.path().join("good.jpg"), &good).unwrap();
+    let program = fake_scanimage(
+        s.dir.path(),
+        &format!(
+            "cp {good} \"$dir/page-0001.jpg\"; echo \"$dir/page-0001.jpg\"\necho 'Scanning page 2' >&2\nhead -c 100 {good} > \"$dir/page-0002.jpg\"\nkill -SEGV $$",
+            good = s.dir.path().join("good.jpg").display()
+        ),
+    );
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        program,
+        ..s.options(&[])
+    });
+    let scan = scanner.scan(Feed::Batch).unwrap();
+    assert_eq!(scan.pages.len(), 1);
+    assert_eq!(scan.pages[0].bytes, good);
+    let stopped = scan.stopped.unwrap();
+    assert!(matches!(stopped, ScanError::Crashed { .. }), "{stopped:?}");
+    assert!(stopped.to_string().contains("signal 11"), "{stopped}");
+    s.assert_clean();
+}
+
+#[test]
+fn a_page_cut_short_is_refused() {
+    let s = Setup::new();
+    let program = fake_scanimage(
+        s.dir.path(),
+        "printf '\\377\\330\\377\\340 half a page' > \"$dir/page-0001.jpg\"; echo \"$dir/page-0001.jpg\"",
+    );
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        program,
+        ..s.options(&[])
+    });
+    let err = scanner.scan(Feed::Single).unwrap_err();
+    assert!(matches!(err, ScanError::BadPage { page: 1, .. }), "{err:?}");
+    assert!(err.to_string().contains("EOI"), "{err}");
+    // A name outside the scan's directory is not read.
+    let program = fake_scanimage(s.dir.path(), "echo /etc/passwd");
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        program,
+        ..s.options(&[])
+    });
+    let err = scanner.scan(Feed::Single).unwrap_err();
+    assert!(err.to_string().contains("outside"), "{err}");
+}
