@@ -90,6 +90,7 @@ fn record_for(page: &[u8], k: &Keys) -> Record {
         captured_at: "2026-11-27T10:00:00.000Z".into(),
         sealed_at: "2026-11-27T10:00:00.000Z".into(),
         recipient_kid: Some(k.recipient.kid.clone()),
+        location: None,
         case: None,
         devices: Vec::new(),
         identities: Vec::new(),

@@ -7,6 +7,7 @@
 //! subcommand; `demo` wires the whole chain on one machine.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod devices;
@@ -14,5 +15,6 @@ pub mod events;
 pub mod logging;
 pub mod outbox;
 pub mod record;
+pub mod session;
 pub mod station;
 pub mod uplink;

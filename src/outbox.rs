@@ -13,8 +13,10 @@
 //! ([`recover`]).
 
 mod admin;
+mod commands;
 mod progress;
 pub mod recover;
+mod session;
 mod station;
 
 pub use admin::{DeadLetter, Listed};
@@ -108,6 +110,8 @@ pub struct Outbox {
     limits: Limits,
     /// Intake key for the next append (see [`Outbox::tag_next_append`]).
     next_intake: Option<String>,
+    /// A session whose blobs and rows the next append absorbs (see `session`).
+    next_session: Option<String>,
 }
 
 /// The outbox shared between the station (appends) and the uplink (reads, acks). SQLite calls
@@ -205,6 +209,24 @@ impl Outbox {
                  record_id TEXT NOT NULL,
                  created_ms INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS sessions (
+                 session_id TEXT PRIMARY KEY,
+                 opened_ms INTEGER NOT NULL,
+                 touched_ms INTEGER NOT NULL,
+                 meta BLOB NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS session_items (
+                 session_id TEXT NOT NULL,
+                 ordinal INTEGER NOT NULL,
+                 item BLOB NOT NULL,
+                 PRIMARY KEY (session_id, ordinal)
+             );
+             CREATE TABLE IF NOT EXISTS session_blobs (
+                 blob_id TEXT PRIMARY KEY,
+                 session_id TEXT NOT NULL,
+                 ordinal INTEGER NOT NULL,
+                 wire BLOB NOT NULL
+             );
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
         )
         .map_err(err)?;
@@ -236,6 +258,7 @@ impl Outbox {
             path: path.to_path_buf(),
             limits: Limits::default(),
             next_intake: None,
+            next_session: None,
         })
     }
 
@@ -279,7 +302,8 @@ impl Outbox {
             "SELECT (SELECT COUNT(*) FROM records) + (SELECT COUNT(*) FROM dead_letters),
                     (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM records)
                   + (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM dead_letters)
-                  + (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM blobs)",
+                  + (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM blobs)
+                  + (SELECT COALESCE(SUM(LENGTH(wire)), 0) FROM session_blobs)",
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )
@@ -301,6 +325,7 @@ impl Outbox {
     {
         let result = self.append_inner(station, seal);
         self.next_intake = None;
+        self.next_session = None;
         result
     }
 
@@ -385,6 +410,11 @@ impl Outbox {
                 params![blob.blob_id, record_id, ordinal as i64, blob.wire],
             )
             .map_err(sqlite)?;
+        }
+        if let Some(session_id) = self.next_session.take() {
+            // The session's blobs (counted as held since they were captured) become the record's,
+            // and the session is gone: one transaction, so a crash leaves one or the other.
+            session::absorb(&tx, &session_id, &record_id, blobs.len()).map_err(sqlite)?;
         }
         tx.execute(
             "INSERT INTO chain (station, seq, head) VALUES (?1, ?2, ?3)

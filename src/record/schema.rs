@@ -29,6 +29,9 @@ pub struct Record {
     /// The case system key the wire form is encrypted to (binds the recipient inside the signature).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_kid: Option<String>,
+    /// Where the station is (its configured location: a counter's office, a mobile kit's site).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// Case and operator references when the case system supplied them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case: Option<CaseRef>,
@@ -289,6 +292,7 @@ pub(crate) mod tests {
             captured_at: "2026-11-27T10:00:00.000Z".into(),
             sealed_at: "2026-11-27T10:00:00.010Z".into(),
             recipient_kid: None,
+            location: None,
             case: None,
             devices: vec![DeviceInfo {
                 kind: "ga467".into(),

@@ -19,9 +19,22 @@ use crate::record::{
 pub struct RecordContents {
     pub captured_at: SystemTime,
     pub case: Option<CaseRef>,
+    /// The station's location from its configuration (mobile kits: where the kit is used).
+    pub location: Option<String>,
     pub devices: Vec<DeviceInfo>,
     pub identities: Vec<Identity>,
     pub evidence: Vec<Evidence>,
+}
+
+/// Record contents whose evidence is already encrypted (a session's, sealed as it was captured).
+#[derive(Debug)]
+pub struct PreparedContents {
+    pub captured_at: SystemTime,
+    pub case: Option<CaseRef>,
+    pub location: Option<String>,
+    pub devices: Vec<DeviceInfo>,
+    pub identities: Vec<Identity>,
+    pub evidence: Vec<EvidenceRef>,
 }
 
 impl RecordContents {
@@ -41,6 +54,7 @@ impl RecordContents {
         RecordContents {
             captured_at: capture.captured_at,
             case: None,
+            location: None,
             devices: vec![capture.device],
             identities: capture.identity.into_iter().collect(),
             evidence,
@@ -65,20 +79,16 @@ pub fn rfc3339(t: SystemTime) -> String {
     OffsetDateTime::from(t).format(FORMAT).unwrap_or_default()
 }
 
-/// Seals `contents` as the station's next record and commits it with its blobs. Returns once the
-/// commit is durable.
-pub fn commit(
-    outbox: &mut Outbox,
+/// Encrypts evidence to the case system: the manifest entries (plaintext hash and size) and the
+/// blobs' wire forms, sharing fresh blob ids.
+pub fn seal_evidence(
+    evidence: Vec<Evidence>,
     station: &str,
     crypto: &Crypto,
-    contents: RecordContents,
-) -> Result<Committed, OutboxError> {
-    let record_id = uuid::Uuid::now_v7().to_string();
-    // Blob ids are assigned once: the manifest and the outbox rows share them. Blobs are
-    // encrypted before the transaction (the slow part for large pages).
-    let mut manifest = Vec::with_capacity(contents.evidence.len());
-    let mut blobs = Vec::with_capacity(contents.evidence.len());
-    for e in contents.evidence {
+) -> Result<(Vec<EvidenceRef>, Vec<SealedBlob>), record::jose::JoseError> {
+    let mut manifest = Vec::with_capacity(evidence.len());
+    let mut blobs = Vec::with_capacity(evidence.len());
+    for e in evidence {
         let blob_id = uuid::Uuid::now_v7().to_string();
         manifest.push(EvidenceRef {
             blob_id: blob_id.clone(),
@@ -89,17 +99,49 @@ pub fn commit(
             identity: e.identity,
             label: e.label.clone(),
         });
-        let wire = record::seal_blob(&e.bytes, &crypto.recipient, station).map_err(|err| {
-            OutboxError::Seal {
-                path: outbox.path().to_path_buf(),
-                reason: err.to_string(),
-            }
-        })?;
+        let wire = record::seal_blob(&e.bytes, &crypto.recipient, station)?;
         blobs.push(SealedBlob { blob_id, wire });
     }
+    Ok((manifest, blobs))
+}
+
+/// Seals `contents` as the station's next record and commits it with its blobs. Returns once the
+/// commit is durable.
+pub fn commit(
+    outbox: &mut Outbox,
+    station: &str,
+    crypto: &Crypto,
+    contents: RecordContents,
+) -> Result<Committed, OutboxError> {
+    // Blobs are encrypted before the transaction (the slow part for large pages).
+    let (evidence, blobs) =
+        seal_evidence(contents.evidence, station, crypto).map_err(|err| OutboxError::Seal {
+            path: outbox.path().to_path_buf(),
+            reason: err.to_string(),
+        })?;
+    let prepared = PreparedContents {
+        captured_at: contents.captured_at,
+        case: contents.case,
+        location: contents.location,
+        devices: contents.devices,
+        identities: contents.identities,
+        evidence,
+    };
+    commit_prepared(outbox, station, crypto, prepared, blobs)
+}
+
+/// Commits a capture record whose evidence is already sealed; `blobs` are the wire forms not yet
+/// in the outbox (a session's are absorbed from its own table, see `Outbox::absorb_session_*`).
+pub fn commit_prepared(
+    outbox: &mut Outbox,
+    station: &str,
+    crypto: &Crypto,
+    contents: PreparedContents,
+    blobs: Vec<SealedBlob>,
+) -> Result<Committed, OutboxError> {
     let record = Record {
         schema: record::SCHEMA.into(),
-        record_id: record_id.clone(),
+        record_id: uuid::Uuid::now_v7().to_string(),
         kind: RecordKind::Capture,
         station: station.to_string(),
         station_kid: crypto.key.kid.clone(),
@@ -108,10 +150,11 @@ pub fn commit(
         captured_at: rfc3339(contents.captured_at),
         sealed_at: String::new(),
         recipient_kid: Some(crypto.recipient.kid.clone()),
+        location: contents.location,
         case: contents.case,
         devices: contents.devices,
         identities: contents.identities,
-        evidence: manifest,
+        evidence: contents.evidence,
         checkpoint: None,
     };
     append(outbox, crypto, record, blobs)
@@ -135,6 +178,7 @@ pub fn checkpoint(
         captured_at: rfc3339(now),
         sealed_at: String::new(),
         recipient_kid: Some(crypto.recipient.kid.clone()),
+        location: None,
         case: None,
         devices: Vec::new(),
         identities: Vec::new(),

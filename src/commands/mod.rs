@@ -1,0 +1,306 @@
+//! Commands from the case system: parsing, authentication and the response format.
+//!
+//! A command arrives on `countersign/v1/<station>/commands` (MQTT 5 request/response: the
+//! publisher sets a response topic and correlation data) as a compact JWS signed by a case-system
+//! key listed in `[commands] trusted_keys`, `typ: "vnd.countersign.command+jws"`, whose payload is
+//!
+//! ```json
+//! {"id": "<unique, ≤ 64 chars>", "iat": 1764237600, "station": "window-03",
+//!  "command": "open_session", "args": {"case_ref": "...", "operator": "...", "purpose": "..."}}
+//! ```
+//!
+//! It is rejected, with the reason in the response and a counter, when it is not a JWS
+//! (`unsigned`), signed by an unknown key or not verifying (`bad_signature`), not for this
+//! station (`wrong_station`), older or newer than the allowed skew (`stale`), an id already seen
+//! within the replay window (`replayed`), malformed (`malformed`), or an unknown command
+//! (`unknown_command`). Every command gets exactly one response.
+
+pub mod replay;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::record::jose::JoseError;
+use crate::record::jws;
+use crate::record::keys::Keyring;
+
+/// The JWS `typ` of a command.
+pub const COMMAND_TYP: &str = "vnd.countersign.command+jws";
+
+/// A verified, fresh, first-seen command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub id: String,
+    pub iat: i64,
+    pub kind: CommandKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandKind {
+    OpenSession {
+        case_ref: String,
+        operator: Option<String>,
+        purpose: Option<String>,
+    },
+    Capture {
+        source: String,
+        label: String,
+        mode: Option<String>,
+    },
+    CloseSession,
+    CancelSession {
+        reason: Option<String>,
+    },
+    /// Read a travel document on a PC/SC reader with the MRZ the case system supplies.
+    ReadDocument {
+        reader: Option<String>,
+        mrz: String,
+    },
+    Status,
+    Ping,
+}
+
+/// Why a command was refused; the `code` goes into the response and the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(code: &'static str, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The one response every command gets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The command's id, when it could be read.
+    pub id: Option<String>,
+    pub status: ResponseStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// `unsigned`, `bad_signature`, `wrong_station`, `stale`, `replayed`, `malformed`,
+    /// `unknown_command`, or a refusal by the station (`no_session`, `session_open`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseStatus {
+    Accepted,
+    Rejected,
+}
+
+impl Response {
+    pub fn accepted(id: &str, result: Value) -> Response {
+        Response {
+            id: Some(id.to_string()),
+            status: ResponseStatus::Accepted,
+            result: Some(result),
+            reason: None,
+            detail: None,
+        }
+    }
+
+    pub fn rejected(id: Option<String>, rejection: &Rejection) -> Response {
+        Response {
+            id,
+            status: ResponseStatus::Rejected,
+            result: None,
+            reason: Some(rejection.code.to_string()),
+            detail: Some(rejection.detail.clone()),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// How commands are trusted.
+pub struct Verifier {
+    pub station: String,
+    pub keys: Keyring,
+    /// Accept unsigned JSON commands, trusting the broker's ACLs (off by default).
+    pub trust_broker_acls: bool,
+    /// How far `iat` may be from now, seconds.
+    pub max_skew_secs: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    id: String,
+    iat: i64,
+    station: String,
+    command: String,
+    #[serde(default)]
+    args: Value,
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Verifier {
+    /// Authenticates and parses a command message. Replay protection is separate (it needs
+    /// storage): see [`replay::ReplayGuard`]. Returns the command id with a rejection when the id
+    /// could be read, so the response can name it.
+    pub fn check(&self, payload: &[u8], now: i64) -> Result<Command, (Option<String>, Rejection)> {
+        let json = if crate::record::jose::parts(payload).is_ok_and(|p| p.len() == 3) {
+            let verified = jws::verify(payload, &self.keys).map_err(|e| {
+                let code = match e {
+                    JoseError::Malformed(_) => "malformed",
+                    _ => "bad_signature",
+                };
+                (None, Rejection::new(code, e.to_string()))
+            })?;
+            if verified.header.typ.as_deref() != Some(COMMAND_TYP) {
+                return Err((
+                    None,
+                    Rejection::new("malformed", format!("JWS typ must be {COMMAND_TYP}")),
+                ));
+            }
+            verified.payload
+        } else if self.trust_broker_acls {
+            payload.to_vec()
+        } else {
+            return Err((
+                None,
+                Rejection::new(
+                    "unsigned",
+                    "commands must be a JWS signed by a trusted case-system key",
+                ),
+            ));
+        };
+        let envelope: Envelope = serde_json::from_slice(&json)
+            .map_err(|e| (None, Rejection::new("malformed", e.to_string())))?;
+        let id = Some(envelope.id.clone());
+        if envelope.id.is_empty() || envelope.id.len() > 64 {
+            return Err((
+                None,
+                Rejection::new("malformed", "id must be 1 to 64 characters"),
+            ));
+        }
+        if envelope.station != self.station {
+            return Err((
+                id,
+                Rejection::new(
+                    "wrong_station",
+                    format!("the command is for station {:?}", envelope.station),
+                ),
+            ));
+        }
+        if (now - envelope.iat).abs() > self.max_skew_secs {
+            return Err((
+                id,
+                Rejection::new(
+                    "stale",
+                    format!(
+                        "issued at {} but the station's clock says {now} (allowed skew {} s)",
+                        envelope.iat, self.max_skew_secs
+                    ),
+                ),
+            ));
+        }
+        let kind = parse_kind(&envelope.command, &envelope.args).map_err(|r| (id.clone(), r))?;
+        Ok(Command {
+            id: envelope.id,
+            iat: envelope.iat,
+            kind,
+        })
+    }
+}
+
+fn text(args: &Value, name: &str) -> Result<Option<String>, Rejection> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 256 => Ok(Some(s.clone())),
+        Some(_) => Err(Rejection::new(
+            "malformed",
+            format!("args.{name} must be a string of at most 256 bytes"),
+        )),
+    }
+}
+
+fn required(args: &Value, name: &str) -> Result<String, Rejection> {
+    text(args, name)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Rejection::new("malformed", format!("args.{name} is required")))
+}
+
+/// Parses a command name and its arguments (shared with the local control socket).
+pub fn parse_kind(command: &str, args: &Value) -> Result<CommandKind, Rejection> {
+    if !(args.is_null() || args.is_object()) {
+        return Err(Rejection::new("malformed", "args must be an object"));
+    }
+    Ok(match command {
+        "open_session" => CommandKind::OpenSession {
+            case_ref: required(args, "case_ref")?,
+            operator: text(args, "operator")?,
+            purpose: text(args, "purpose")?,
+        },
+        "capture" => CommandKind::Capture {
+            source: required(args, "source")?,
+            label: required(args, "label")?,
+            mode: text(args, "mode")?,
+        },
+        "close_session" => CommandKind::CloseSession,
+        "cancel_session" => CommandKind::CancelSession {
+            reason: text(args, "reason")?,
+        },
+        "read_document" => CommandKind::ReadDocument {
+            reader: text(args, "reader")?,
+            mrz: required(args, "mrz")?,
+        },
+        "status" => CommandKind::Status,
+        "ping" => CommandKind::Ping,
+        other => {
+            return Err(Rejection::new(
+                "unknown_command",
+                format!(
+                    "{other:?} is not a command (open_session, capture, close_session, cancel_session, read_document, status, ping)"
+                ),
+            ));
+        }
+    })
+}
+
+/// Builds a signed command (for the demo's case system, tests and integrators' reference).
+pub fn sign(
+    key: &crate::record::keys::StationKey,
+    station: &str,
+    id: &str,
+    iat: i64,
+    command: &str,
+    args: Value,
+) -> String {
+    let payload = serde_json::json!({
+        "id": id, "iat": iat, "station": station, "command": command, "args": args,
+    });
+    jws::sign(
+        &jws::Header {
+            alg: String::new(),
+            kid: Some(key.kid.clone()),
+            typ: Some(COMMAND_TYP.into()),
+        },
+        &serde_json::to_vec(&payload).unwrap_or_default(),
+        &key.signing,
+    )
+}
+
+#[cfg(test)]
+mod tests;
