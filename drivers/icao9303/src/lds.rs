@@ -108,7 +108,7 @@ pub fn parse_com(bytes: &[u8]) -> Result<Com, LdsError> {
             0x5F01 => {
                 let v = String::from_utf8_lossy(o.value);
                 out.lds_version = Some(match v.len() {
-                    4 => format!(
+                    4 if v.is_ascii() => format!(
                         "{}.{}",
                         v[..2].trim_start_matches('0'),
                         v[2..].trim_start_matches('0')
@@ -466,11 +466,21 @@ pub mod build {
 mod tests {
     use super::*;
 
+    fn build_com_raw(version: &[u8]) -> Vec<u8> {
+        crate::tlv::encode(0x60, &crate::tlv::encode(0x5F01, version))
+    }
+
     #[test]
     fn com_of_the_worked_example() {
         let com = crate::crypto::tests::h("60145F0104303130365F36063034303030305C026175");
         let parsed = parse_com(&com).unwrap();
         assert_eq!(parsed.lds_version.as_deref(), Some("1.6"));
+        // Bytes that are not text stay a value, never a panic (U+FFFD is three bytes long).
+        let odd = build_com_raw(&[0xFF, 0x41]);
+        assert_eq!(
+            parse_com(&odd).unwrap().lds_version.as_deref(),
+            Some("\u{FFFD}A")
+        );
         assert_eq!(parsed.data_groups, [1, 2]);
         assert_eq!(build::com("0106", &[1, 2]), com);
     }

@@ -109,7 +109,7 @@ impl MrzKey {
         }
         let date = |field: &'static str, s: &str| -> Result<String, MrzError> {
             let s = s.trim();
-            let compact: String = if s.len() == 10 && s.as_bytes()[4] == b'-' {
+            let compact: String = if s.len() == 10 && s.is_ascii() && s.as_bytes()[4] == b'-' {
                 format!("{}{}{}", &s[2..4], &s[5..7], &s[8..10])
             } else {
                 s.to_string()
@@ -539,6 +539,9 @@ mod tests {
         assert_eq!(key.mrz_information(), "L898902C<369080619406236");
         assert!(MrzKey::new("", "690806", "940623").is_err());
         assert!(MrzKey::new("L8989-02", "690806", "940623").is_err());
+        // Not ASCII, ten bytes, '-' at byte 4: an error, not a panic on a char boundary.
+        assert!(MrzKey::new("L898902C", "1990-0é01", "940623").is_err());
+        assert!(MrzKey::new("L898902C", "六九〇八〇六", "940623").is_err());
         let e = MrzKey::new("L898902C", "691306", "940623").unwrap_err();
         assert!(e.to_string().starts_with("birth date"), "{e}");
         assert_eq!(
