@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::Bounded;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// EdDSA (or ES256) signatures, ECDH-ES+A256KW with X25519 and A256GCM encryption.
@@ -16,7 +16,7 @@ pub enum Profile {
     Gm,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CryptoConfig {
     /// `standard` or `gm`. The station key and the case-system key must be of the profile's
@@ -29,7 +29,7 @@ pub struct CryptoConfig {
     pub recipient_key: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordsConfig {
     /// Seal a signed checkpoint (chain head and count) after this many records.

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::Bounded;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdReaderConfig {
     /// The serial device; prefer a stable name (`/dev/serial/by-id/...` or a udev symlink).
@@ -32,7 +32,7 @@ pub struct IdReaderConfig {
 }
 
 /// `[id_readers.<name>.photo_decoder]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhotoDecoderConfig {
     /// The vendor's shared library.
@@ -58,6 +58,12 @@ impl TryFrom<String> for PhotoSignature {
                     .collect();
                 format!("must be one of {}; found {value:?}", known.join(", "))
             })
+    }
+}
+
+impl Serialize for PhotoSignature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
     }
 }
 
@@ -88,6 +94,15 @@ impl Baud {
     /// The fixed rate, or `None` for auto.
     pub fn fixed(self) -> Option<u32> {
         (self != Self::AUTO).then_some(self.0)
+    }
+}
+
+impl Serialize for Baud {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.fixed() {
+            Some(rate) => s.serialize_u32(rate),
+            None => s.serialize_str("auto"),
+        }
     }
 }
 

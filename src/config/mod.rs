@@ -2,7 +2,8 @@
 //!
 //! Errors name the file, line, column and key (`countersign.toml:12:8: mqtt.port: ...`).
 //! Unknown keys are errors: a typo must not silently fall back to a default. Every key is
-//! documented in `config/countersign.toml`.
+//! documented in `config/countersign.toml`. The main file's drop-ins (`conf.d/*.toml`) are
+//! merged in lexical order (`sources.rs`); which settings a reload applies is `reload.rs`.
 
 mod crypto;
 mod folder;
@@ -11,8 +12,12 @@ mod model;
 mod mqtt;
 mod outbox;
 mod pcsc;
+pub mod reload;
+mod service;
+mod sources;
 
 pub use model::*;
+pub use sources::Sources;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -42,12 +47,29 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// An error about a whole file (unreadable, missing).
+    pub(crate) fn whole_file(path: &Path, message: String) -> Self {
+        ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            key: None,
+            message,
+        }
+    }
+}
+
 /// Exit status for an invalid configuration (sysexits.h EX_CONFIG).
 pub const EX_CONFIG: i32 = 78;
 
 /// 1-based line and column of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let column = before
         .rsplit('\n')
@@ -58,55 +80,47 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Parses configuration text; `file` is used in error messages only.
+/// Parses configuration text; `file` is used in error messages only (no drop-ins).
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    let located = |span: Option<std::ops::Range<usize>>, key: Option<String>, message: String| {
-        let (line, column) = match span {
-            Some(span) => {
-                let (l, c) = line_column(text, span.start);
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
-        ConfigError {
-            file: file.to_path_buf(),
-            line,
-            column,
-            key: key.filter(|k| !k.is_empty() && k != "."),
-            message,
-        }
-    };
-    let deserializer = toml::de::Deserializer::parse(text)
-        .map_err(|e| located(e.span(), None, e.message().to_string()))?;
+    from_sources(&Sources::from_texts(vec![(
+        file.to_path_buf(),
+        text.to_string(),
+    )]))
+}
+
+/// Reads and parses a configuration file and its drop-ins (`conf.d/*.toml` beside it).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with_files(path).map(|(config, _)| config)
+}
+
+/// As [`load`], also returning the files read, in merge order.
+pub fn load_with_files(path: &Path) -> Result<(Config, Vec<PathBuf>), ConfigError> {
+    let sources = Sources::read(path)?;
+    let config = from_sources(&sources)?;
+    Ok((config, sources.files.into_iter().map(|f| f.path).collect()))
+}
+
+fn from_sources(sources: &Sources) -> Result<Config, ConfigError> {
+    let merged = sources.merged()?;
+    // Kept to locate errors found after deserializing (checks across keys).
+    let table = merged.get_ref().clone();
+    let deserializer = toml::de::Deserializer::from(merged);
     let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();
-        located(inner.span(), Some(key), inner.message().to_string())
+        sources.error(inner.span(), Some(key), inner.message().to_string())
     })?;
     config.validate().map_err(|(key, message)| {
-        let span = find_key_span(text, &key);
-        located(span, Some(key), message)
+        let span = find_key_span(&table, &key);
+        sources.error(span, Some(key), message)
     })?;
     Ok(config)
 }
 
-/// Reads and parses a configuration file.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        key: None,
-        message: format!("cannot read the configuration file: {e}"),
-    })?;
-    parse(&text, path)
-}
-
-/// Locates a dotted key such as `mqtt.port` in the text, for errors found after parsing.
-fn find_key_span(text: &str, dotted: &str) -> Option<std::ops::Range<usize>> {
-    let table = toml::de::DeTable::parse(text).ok()?;
+/// Locates a dotted key such as `mqtt.port` in the merged table, for errors found after parsing.
+fn find_key_span(table: &toml::de::DeTable<'_>, dotted: &str) -> Option<std::ops::Range<usize>> {
     let mut parts = dotted.split('.').peekable();
-    let mut current = table.get_ref();
+    let mut current = table;
     while let Some(part) = parts.next() {
         let (key, value) = current.iter().find(|(k, _)| k.get_ref() == part)?;
         if parts.peek().is_none() {
@@ -118,6 +132,11 @@ fn find_key_span(text: &str, dotted: &str) -> Option<std::ops::Range<usize>> {
         }
     }
     None
+}
+
+/// The effective configuration as TOML: every key with its value after defaults and drop-ins.
+pub fn to_toml(config: &Config) -> Result<String, String> {
+    toml::to_string(config).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

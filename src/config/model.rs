@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use super::crypto::*;
 pub use super::folder::*;
@@ -14,8 +14,9 @@ pub use super::id_reader::*;
 pub use super::mqtt::*;
 pub use super::outbox::*;
 pub use super::pcsc::*;
+pub use super::service::*;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub station: StationConfig,
@@ -38,9 +39,15 @@ pub struct Config {
     /// PC/SC readers for travel documents: `[pcsc]`, readers in `[pcsc.readers.<name>]`.
     #[serde(default)]
     pub pcsc: Option<PcscConfig>,
+    /// Log level.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The Prometheus endpoint (off by default).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationConfig {
     /// The station's id: letters, digits, `-`, `_`, `.`; it appears in MQTT topics.
@@ -77,6 +84,12 @@ impl<const MIN: u64, const MAX: u64> TryFrom<i64> for Bounded<MIN, MAX> {
     }
 }
 
+impl<const MIN: u64, const MAX: u64> Serialize for Bounded<MIN, MAX> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
 impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
     pub fn get(self) -> u64 {
         self.0
@@ -107,6 +120,12 @@ impl TryFrom<String> for StationId {
             ));
         }
         Ok(StationId(value))
+    }
+}
+
+impl Serialize for StationId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 
@@ -141,6 +160,7 @@ impl Config {
         if let Some(pcsc) = &self.pcsc {
             pcsc.validate()?;
         }
+        self.metrics.validate()?;
         for (name, reader) in &self.id_readers {
             if reader.port.as_os_str().is_empty() {
                 return Err((

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::Bounded;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     #[serde(default = "default_host")]
@@ -55,7 +55,7 @@ pub struct MqttConfig {
 }
 
 /// `[mqtt.tls]`: server authentication by CA, optional client certificate (mutual TLS).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttTlsConfig {
     /// PEM file with the CA certificate(s) that signed the broker's certificate (required).
@@ -141,18 +141,18 @@ impl super::model::Config {
                 ),
             ));
         }
-        if let Some(tls) = &mqtt.tls {
-            if tls.client_key_file.is_some() != tls.client_cert_file.is_some() {
-                let key = if tls.client_key_file.is_some() {
-                    "mqtt.tls.client_key_file"
-                } else {
-                    "mqtt.tls.client_cert_file"
-                };
-                return Err((
-                    key.into(),
-                    "mutual TLS needs both client_cert_file and client_key_file".into(),
-                ));
-            }
+        if let Some(tls) = &mqtt.tls
+            && tls.client_key_file.is_some() != tls.client_cert_file.is_some()
+        {
+            let key = if tls.client_key_file.is_some() {
+                "mqtt.tls.client_key_file"
+            } else {
+                "mqtt.tls.client_cert_file"
+            };
+            return Err((
+                key.into(),
+                "mutual TLS needs both client_cert_file and client_key_file".into(),
+            ));
         }
         Ok(())
     }

@@ -4,11 +4,11 @@
 //! letters (with their blobs), since both occupy the disk. When a new capture would exceed a limit
 //! it is refused at the counter; nothing already captured is ever dropped to make room.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::Bounded;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxConfig {
     /// Bytes of records and blobs held, at most.

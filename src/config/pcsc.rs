@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{Bounded, DeviceName};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PcscConfig {
     /// The readers to use, by name: `[pcsc.readers.counter]`. Records name the reader by it.
@@ -33,7 +33,7 @@ pub struct PcscConfig {
 }
 
 /// `[pcsc.readers.<name>]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PcscReaderConfig {
     /// A substring of the PC/SC reader name (names carry slot suffixes: "ACS ACR1252 Dual Reader
