@@ -14,6 +14,10 @@ use crate::mrz::MrzKey;
 use crate::sm::{SecureMessaging, SmError};
 use crate::tlv;
 
+/// Largest file accepted: DG2/DG3 hold a few tens of KB; a chip announcing more is refused
+/// rather than read into memory without end.
+pub const MAX_FILE: usize = 512 * 1024;
+
 /// The eMRTD application identifier.
 pub const AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
 
@@ -256,6 +260,12 @@ fn read_file(
         detail: format!("file header: {e}"),
     })?;
     let total = hlen + vlen;
+    if total > MAX_FILE {
+        return Err(ReadError::Malformed {
+            file: name,
+            detail: format!("announces {total} bytes, more than the {MAX_FILE} accepted"),
+        });
+    }
     let mut data = head;
     data.truncate(total);
     let mut block = options.block.clamp(1, 0xFF);

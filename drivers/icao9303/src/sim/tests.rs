@@ -219,6 +219,23 @@ fn length_errors_fall_back_and_large_files_use_odd_ins() {
     let (_, apdus, bytes, _) = read.stats.files.iter().find(|f| f.0 == "DG2").unwrap();
     // SELECT, the 8-byte head, one refused 0xDF block, then 0xA0 blocks.
     assert_eq!(*apdus as usize, 3 + (bytes - 8).div_ceil(0xA0));
+    // A file announcing more than MAX_FILE is refused, not read without end.
+    let mut doc = TestDocument::generate(&DocumentSpec::new(DocumentKind::PassportJpeg), pki());
+    doc.set_file(
+        LdsFile::Dg(2).fid(),
+        vec![0x75, 0x83, 0x10, 0x00, 0x00, 0, 0, 0],
+    );
+    let key = doc.key.clone();
+    let e = read_document(
+        &mut Chip::new(doc, ChipOptions::default()),
+        &key,
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("more than the 524288 accepted"),
+        "{e}"
+    );
 }
 
 /// RSA document signers and CSCAs: PKCS#1 v1.5 and RSASSA-PSS (with parameters), SOD signature
