@@ -48,6 +48,38 @@ pub enum Event {
         folder: String,
         reason: String,
     },
+    /// A page was captured (into the open session, or as its own record).
+    PageCaptured {
+        device: String,
+        label: Option<String>,
+        /// The page's number within its session (1 outside a session).
+        page: u32,
+        /// Quality warnings the clerk may act on (blurred, too_dark, ...).
+        warnings: Vec<String>,
+    },
+    /// A capture attempt the clerk should repeat (no document, paper jam...).
+    QualityProblem {
+        device: String,
+        reason: String,
+    },
+    SessionOpened {
+        session_id: String,
+        case_ref: Option<String>,
+        opened_by: String,
+    },
+    /// The session was sealed into one record.
+    SessionClosed {
+        session_id: String,
+        record_id: String,
+        identities: u32,
+        pages: u32,
+    },
+    /// The session was cancelled (by command, by timeout): nothing it captured is sent.
+    SessionCancelled {
+        session_id: String,
+        reason: String,
+        items: u32,
+    },
     UplinkConnected,
     UplinkDisconnected {
         reason: String,

@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use super::ack::{AckMessage, AckStatus};
 use super::chunk::BlobCursor;
 use super::presence::{OutboxStatus, Presence};
+use super::side::{self, Channels, InboundCommand, Outbound};
 use super::{Link, Topics, UplinkOptions};
 use crate::events::{Event, EventBus, emit};
 use crate::outbox::{self, Settle, SharedOutbox};
@@ -60,6 +61,9 @@ pub(super) struct Delivery {
     presence_dirty: bool,
     /// The next blob, being read in the background.
     prefetch: Option<(String, JoinHandle<Loaded>)>,
+    /// Commands in, responses and events out (None: records only).
+    commands: Option<mpsc::Sender<InboundCommand>>,
+    outbound: Option<mpsc::UnboundedReceiver<Outbound>>,
 }
 
 type Loaded = Result<Option<BlobCursor>, outbox::OutboxError>;
@@ -80,8 +84,15 @@ impl Delivery {
         client: AsyncClient,
         outbox: SharedOutbox,
         events: EventBus,
+        channels: Option<Channels>,
     ) -> Delivery {
+        let (commands, outbound) = match channels {
+            Some(c) => (Some(c.commands), Some(c.outbound)),
+            None => (None, None),
+        };
         Delivery {
+            commands,
+            outbound,
             opts,
             topics,
             client,
@@ -149,10 +160,24 @@ impl Delivery {
                     self.presence_dirty = true;
                     self.pump().await;
                 }
+                out = recv_outbound(&mut self.outbound) => match out {
+                    Some(out) => self.send_outbound(out),
+                    None => self.outbound = None,
+                },
                 event = station_events.recv(), if listening => match event {
                     Ok(event) => {
                         if self.presence.apply(&event) {
                             self.presence_dirty = true;
+                        }
+                        if self.commands.is_some()
+                            && let Some(feed) = side::feed(&event)
+                        {
+                            self.send_outbound(Outbound {
+                                topic: Some(self.topics.events.clone()),
+                                payload: serde_json::to_vec(&feed).unwrap_or_default(),
+                                correlation: None,
+                                expiry_secs: 300,
+                            });
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -190,6 +215,13 @@ impl Delivery {
             .try_subscribe(self.topics.acks.clone(), QoS::AtLeastOnce)
         {
             warn!(error = %e, "cannot queue the acks subscription");
+        }
+        if self.commands.is_some()
+            && let Err(e) = self
+                .client
+                .try_subscribe(self.topics.commands.clone(), QoS::AtLeastOnce)
+        {
+            warn!(error = %e, "cannot queue the commands subscription");
         }
         emit(&self.events, Event::UplinkConnected);
         self.presence_dirty = true;
@@ -232,6 +264,10 @@ impl Delivery {
         }
         let mut answers = Vec::new();
         for publish in &batch {
+            if publish.topic.as_ref() == self.topics.commands.as_bytes() {
+                self.forward_command(publish);
+                continue;
+            }
             if publish.topic.as_ref() != self.topics.acks.as_bytes() {
                 debug!(topic = %String::from_utf8_lossy(&publish.topic), "ignoring a message");
                 continue;
@@ -254,6 +290,60 @@ impl Delivery {
             }
         }
         self.pump().await;
+    }
+
+    /// Hands a command to the station; when the station is too busy to take it, says so.
+    fn forward_command(&mut self, publish: &Publish) {
+        let Some(commands) = &self.commands else {
+            return;
+        };
+        let properties = publish.properties.as_ref();
+        let command = InboundCommand {
+            payload: publish.payload.to_vec(),
+            response_topic: properties.and_then(|p| p.response_topic.clone()),
+            correlation: properties.and_then(|p| p.correlation_data.clone()),
+        };
+        if let Err(
+            mpsc::error::TrySendError::Full(command) | mpsc::error::TrySendError::Closed(command),
+        ) = commands.try_send(command)
+        {
+            let busy = crate::commands::Response::rejected(
+                None,
+                &crate::commands::Rejection {
+                    code: "busy",
+                    detail: "the station is handling other commands; try again".into(),
+                },
+            );
+            self.send_outbound(Outbound {
+                topic: command.response_topic,
+                payload: busy.to_bytes(),
+                correlation: command.correlation,
+                expiry_secs: 60,
+            });
+        }
+    }
+
+    /// Publishes a response or event now, or drops it when the link is down (not durable).
+    fn send_outbound(&mut self, out: Outbound) {
+        if !self.connected {
+            debug!("link down: response or event dropped");
+            return;
+        }
+        let topic = out
+            .topic
+            .clone()
+            .unwrap_or_else(|| self.topics.responses.clone());
+        match self.client.try_publish_with_properties(
+            topic,
+            Outbound::QOS,
+            false,
+            out.payload.clone(),
+            out.properties(),
+        ) {
+            // Its PUBACK comes back like a record's: count it so the window stays exact.
+            Ok(()) => self.outstanding += 1,
+            Err(e) => warn!(error = %e, "cannot queue a response or event"),
+        }
     }
 
     async fn apply_answers(&mut self, answers: Vec<super::ack::Ack>) {
@@ -557,5 +647,13 @@ impl Delivery {
                 false
             }
         }
+    }
+}
+
+/// The next outbound message, or never when there is no outbound channel.
+async fn recv_outbound(rx: &mut Option<mpsc::UnboundedReceiver<Outbound>>) -> Option<Outbound> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

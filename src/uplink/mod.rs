@@ -16,6 +16,7 @@ pub mod chunk;
 mod delivery;
 mod options;
 pub mod presence;
+pub mod side;
 pub mod tls;
 pub mod topics;
 
@@ -141,6 +142,28 @@ pub async fn run(
     new_records: Arc<Notify>,
     events: EventBus,
     station_events: broadcast::Receiver<Event>,
+    shutdown: watch::Receiver<bool>,
+) {
+    run_with(
+        opts,
+        outbox,
+        new_records,
+        events,
+        station_events,
+        None,
+        shutdown,
+    )
+    .await
+}
+
+/// As [`run`], with the side channels: commands in, responses and live events out.
+pub async fn run_with(
+    opts: UplinkOptions,
+    outbox: SharedOutbox,
+    new_records: Arc<Notify>,
+    events: EventBus,
+    station_events: broadcast::Receiver<Event>,
+    channels: Option<side::Channels>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let topics = Topics::for_station(&opts.station);
@@ -155,7 +178,7 @@ pub async fn run(
         opts.keep_alive + opts.flush_timeout,
         shutdown.clone(),
     ));
-    let mut delivery = delivery::Delivery::new(opts, topics, client, outbox, events);
+    let mut delivery = delivery::Delivery::new(opts, topics, client, outbox, events, channels);
     delivery
         .run(link_rx, new_records, station_events, &mut shutdown)
         .await;

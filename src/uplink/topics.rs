@@ -12,6 +12,12 @@ pub struct Topics {
     pub blobs: String,
     /// Retained presence: online/offline, version, devices, outbox depth.
     pub status: String,
+    /// The case system's commands (MQTT 5 request/response).
+    pub commands: String,
+    /// Where responses go when a command names no response topic.
+    pub responses: String,
+    /// Live events for the clerk's screen (no personal data in clear).
+    pub events: String,
 }
 
 impl Topics {
@@ -21,6 +27,9 @@ impl Topics {
             acks: format!("{PREFIX}/{station}/acks"),
             blobs: format!("{PREFIX}/{station}/blobs"),
             status: format!("{PREFIX}/{station}/status"),
+            commands: format!("{PREFIX}/{station}/commands"),
+            responses: format!("{PREFIX}/{station}/responses"),
+            events: format!("{PREFIX}/{station}/events"),
         }
     }
 
