@@ -336,10 +336,12 @@ pub fn parse_mrz_file(path: &std::path::Path) -> Result<MrzKey, String> {
 
 pub fn parse_mrz_text(text: &str) -> Result<MrzKey, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    if let [number, birth, expiry] = words[..] {
-        if number.len() <= 22 && birth.len() <= 10 && expiry.len() <= 10 {
-            return MrzKey::new(number, birth, expiry).map_err(|e| e.to_string());
-        }
+    if let [number, birth, expiry] = words[..]
+        && number.len() <= 22
+        && birth.len() <= 10
+        && expiry.len() <= 10
+    {
+        return MrzKey::new(number, birth, expiry).map_err(|e| e.to_string());
     }
     MrzKey::from_mrz_text(text).map_err(|e| e.to_string())
 }
