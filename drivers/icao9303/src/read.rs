@@ -197,6 +197,10 @@ pub fn read_document(
     if !select.is_ok() {
         return Err(ReadError::NotAnEmrtd { sw: select.sw });
     }
+    // Access control. PACE (issue 10) goes here, before the SELECT above when EF.CardAccess
+    // offers it, yielding the same `SecureMessaging` (AES `SmCipher`) and recording
+    // `AccessProtocol::Pace`; BAC stays the fallback. Until then a chip that offers PACE is read
+    // with BAC (the record says so), and one that refuses BAC is reported as PACE-only.
     let terminal = options.terminal.unwrap_or_else(BacTerminal::random);
     let mut transmit = |cmd: &Command| s.raw(cmd, "BAC");
     let sm = access::bac(&mut transmit, key, terminal, pace_offered)??;
