@@ -5,6 +5,7 @@
 //! documented in `config/countersign.toml`. The main file's drop-ins (`conf.d/*.toml`) are
 //! merged in lexical order (`sources.rs`); which settings a reload applies is `reload.rs`.
 
+mod camera;
 mod crypto;
 mod folder;
 mod id_reader;
@@ -13,6 +14,7 @@ mod mqtt;
 mod outbox;
 mod pcsc;
 pub mod reload;
+mod scanner;
 mod service;
 mod sources;
 

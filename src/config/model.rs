@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::camera::*;
 pub use super::crypto::*;
 pub use super::folder::*;
 pub use super::id_reader::*;
 pub use super::mqtt::*;
 pub use super::outbox::*;
 pub use super::pcsc::*;
+pub use super::scanner::*;
 pub use super::service::*;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -39,6 +41,12 @@ pub struct Config {
     /// PC/SC readers for travel documents: `[pcsc]`, readers in `[pcsc.readers.<name>]`.
     #[serde(default)]
     pub pcsc: Option<PcscConfig>,
+    /// Document cameras (V4L2, or a replay), by name: `[cameras.desk]`.
+    #[serde(default)]
+    pub cameras: BTreeMap<DeviceName, CameraConfig>,
+    /// SANE scanners, by name: `[scanners.feeder]`.
+    #[serde(default)]
+    pub scanners: BTreeMap<DeviceName, ScannerConfig>,
     /// Log level.
     #[serde(default)]
     pub log: LogConfig,
@@ -160,12 +168,42 @@ impl Config {
         if let Some(pcsc) = &self.pcsc {
             pcsc.validate()?;
         }
+        for (name, camera) in &self.cameras {
+            camera.validate(name.as_str())?;
+        }
+        for (name, scanner) in &self.scanners {
+            scanner.validate(name.as_str())?;
+        }
+        self.validate_source_names()?;
         self.metrics.validate()?;
         for (name, reader) in &self.id_readers {
             if reader.port.as_os_str().is_empty() {
                 return Err((
                     format!("id_readers.{name}.port"),
                     "must not be empty".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Capture sources (`countersign capture --source NAME`) are named across `[cameras]`,
+    /// `[scanners]` and `[folders]`: a name may be used once.
+    fn validate_source_names(&self) -> Result<(), (String, String)> {
+        let taken = |name: &DeviceName| self.cameras.contains_key(name);
+        for name in self.scanners.keys() {
+            if taken(name) {
+                return Err((
+                    format!("scanners.{name}"),
+                    format!("{name:?} is already a camera's name (capture sources need distinct names)"),
+                ));
+            }
+        }
+        for name in self.folders.keys() {
+            if taken(name) || self.scanners.contains_key(name) {
+                return Err((
+                    format!("folders.{name}"),
+                    format!("{name:?} is already a camera's or scanner's name (capture sources need distinct names)"),
                 ));
             }
         }

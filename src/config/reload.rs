@@ -86,6 +86,15 @@ pub const SETTINGS: &[Setting] = &[
         "a hot folder's supervisor takes its settings when it starts",
     ),
     restart(
+        "cameras",
+        "a camera's supervisor opens the device with its settings; reopening it on a reload \
+         would drop the settled stream and the auto-capture state",
+    ),
+    restart(
+        "scanners",
+        "a scanner's supervisor takes its settings when it starts",
+    ),
+    restart(
         "pcsc",
         "the PC/SC supervisor takes its readers, CSCA list and MRZ inbox when it starts, and \
          holds MRZs waiting for their card",

@@ -17,7 +17,13 @@ use super::ConfigError;
 
 /// Tables whose keys are device names: the same device defined in two files is an error
 /// (rather than one file silently changing another's device).
-const DEVICE_TABLES: &[&[&str]] = &[&["id_readers"], &["folders"], &["pcsc", "readers"]];
+const DEVICE_TABLES: &[&[&str]] = &[
+    &["id_readers"],
+    &["folders"],
+    &["pcsc", "readers"],
+    &["cameras"],
+    &["scanners"],
+];
 
 /// One configuration file's text and where its spans start in the merged address space.
 pub struct Source {
