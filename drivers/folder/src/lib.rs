@@ -5,13 +5,18 @@
 //! A file is complete when its size and modification time have not changed for the settle time
 //! (a file renamed into place is complete at once and only waits the settle time). Names that
 //! look like files being written (`.name`, `*.tmp`, `*.part`, `*.partial`, `*.crdownload`,
-//! `*~`) are left alone. The caller commits what it read *before* calling [`HotFolder::finish`],
+//! `*~`) are left alone, and so is a file another process still has open for writing (seen
+//! through `/proc/*/fdinfo`, for the processes this user may inspect), however long its writer
+//! pauses. A file that cannot be read is tried again every [`UNREADABLE_RETRY`] and, after
+//! [`UNREADABLE_ATTEMPTS`] failures, reported as unacceptable (moved to `failed/` with the reason,
+//! never deleted). FIFOs, directories and symbolic links are never opened.
+//! The caller commits what it read *before* calling [`HotFolder::finish`],
 //! and recognises a file it committed before a crash by [`ReadyFile::key`] (name, size, SHA-256),
 //! so a restart between the two neither loses nor duplicates the file.
 //!
 //! Plain synchronous Rust on `std::fs`; no knowledge of records, outboxes or MQTT.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -59,6 +64,11 @@ pub enum Found {
     Unacceptable(PathBuf, String),
 }
 
+/// How often a file that could not be read is tried again.
+pub const UNREADABLE_RETRY: Duration = Duration::from_secs(5);
+/// Failed reads before a file is given up on (moved to `failed/`).
+pub const UNREADABLE_ATTEMPTS: u32 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Observation {
     size: u64,
@@ -76,6 +86,10 @@ pub struct HotFolder {
     seen: HashMap<PathBuf, (Observation, Instant)>,
     /// Files to leave alone until then (the caller could not take them yet).
     deferred: HashMap<PathBuf, Instant>,
+    /// Files that could not be read: failed attempts and the last error.
+    unreadable: HashMap<PathBuf, (u32, String)>,
+    /// The clock of the latest scan (reads are retried on the scan clock).
+    last_scan: Option<Instant>,
 }
 
 /// The media type of a page by its extension.
@@ -127,6 +141,8 @@ impl HotFolder {
             options,
             seen: HashMap::new(),
             deferred: HashMap::new(),
+            unreadable: HashMap::new(),
+            last_scan: None,
         })
     }
 
@@ -137,6 +153,7 @@ impl HotFolder {
     /// Lists the directory; returns the files that became complete, oldest first by name order
     /// of discovery (sorted by name, which scanners number in order).
     pub fn scan(&mut self, now: Instant) -> std::io::Result<Vec<Found>> {
+        self.last_scan = Some(now);
         let mut present = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let entry = entry?;
@@ -179,6 +196,15 @@ impl HotFolder {
             if now.duration_since(since) < self.options.settle {
                 continue;
             }
+            if let Some((attempts, error)) = self.unreadable.get(&path)
+                && *attempts >= UNREADABLE_ATTEMPTS
+            {
+                found.push(Found::Unacceptable(
+                    path,
+                    format!("cannot read after {attempts} attempts: {error}"),
+                ));
+                continue;
+            }
             let ext = Path::new(&name)
                 .extension()
                 .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -210,6 +236,26 @@ impl HotFolder {
         }
         self.seen = still_here;
         self.deferred.retain(|p, _| self.seen.contains_key(p));
+        self.unreadable.retain(|p, _| self.seen.contains_key(p));
+        // Settled, but still open for writing by another program (paused, not finished).
+        let candidates: Vec<&PathBuf> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Complete(p) => Some(p),
+                Found::Unacceptable(..) => None,
+            })
+            .collect();
+        if !candidates.is_empty() {
+            let writing = files_open_for_writing();
+            if !writing.is_empty() {
+                let busy: HashSet<PathBuf> = candidates
+                    .into_iter()
+                    .filter(|p| file_id(p).is_some_and(|id| writing.contains(&id)))
+                    .cloned()
+                    .collect();
+                found.retain(|f| !matches!(f, Found::Complete(p) if busy.contains(p)));
+            }
+        }
         Ok(found)
     }
 
@@ -219,7 +265,24 @@ impl HotFolder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                let error = format!("cannot read: {e}");
+                let entry = self
+                    .unreadable
+                    .entry(path.to_path_buf())
+                    .or_insert((0, String::new()));
+                entry.0 += 1;
+                entry.1 = error.clone();
+                if let Some(now) = self.last_scan {
+                    self.deferred
+                        .insert(path.to_path_buf(), now + UNREADABLE_RETRY);
+                }
+                return Err(error);
+            }
+        };
+        self.unreadable.remove(path);
         let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
         let expected = self.seen.get(path).map(|(o, _)| *o);
         let now = Observation {
@@ -271,8 +334,48 @@ impl HotFolder {
         sync_dir(&self.dir);
         self.seen.remove(path);
         self.deferred.remove(path);
+        self.unreadable.remove(path);
         Ok(dest)
     }
+}
+
+/// Device and inode of a file.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Device and inode of every regular file some process has open for writing, as far as this
+/// user can see (`/proc/<pid>/fdinfo` flags: O_WRONLY or O_RDWR).
+fn files_open_for_writing() -> HashSet<(u64, u64)> {
+    let mut ids = HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return ids;
+    };
+    for proc_entry in procs.flatten() {
+        let name = proc_entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let info = proc_entry.path().join("fdinfo").join(fd.file_name());
+            let Ok(text) = std::fs::read_to_string(&info) else {
+                continue;
+            };
+            let writable = text
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|flags| flags & 0o3 != 0);
+            if writable && let Some(id) = file_id(&fd.path()) {
+                ids.insert(id);
+            }
+        }
+    }
+    ids
 }
 
 fn unique(dir: &Path, name: &str) -> PathBuf {
