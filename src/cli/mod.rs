@@ -8,6 +8,7 @@ mod outbox;
 mod read_card;
 mod read_document;
 mod run;
+mod session;
 mod sim;
 mod verify;
 
@@ -56,6 +57,8 @@ enum Command {
     /// Verify records (and their blobs): signatures, decryption, blob hashes, and the chain over
     /// the whole set (gaps, forks, reorders, duplicates). Exits 1 when anything is wrong.
     Verify(verify::VerifyArgs),
+    /// Open, close or cancel the running daemon's case session (local control socket).
+    Session(session::SessionArgs),
     /// Read one ID card and print it as JSON (exit 3 no card, 4 no reader, 5 timeout,
     /// 6 protocol error).
     ReadCard(read_card::ReadCardArgs),
@@ -107,6 +110,7 @@ pub fn main() -> ExitCode {
             recipient,
         } => keygen::run(&out, alg, recipient),
         Command::Verify(args) => verify::run(args),
+        Command::Session(args) => session::run(args),
         Command::ReadCard(args) => read_card::run(args),
         Command::ReadDocument(args) => read_document::run(args),
         Command::Inspect(command) => inspect::run(command),

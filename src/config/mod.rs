@@ -16,6 +16,7 @@ mod pcsc;
 pub mod reload;
 mod scanner;
 mod service;
+mod session;
 mod sources;
 
 pub use model::*;

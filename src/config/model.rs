@@ -17,6 +17,7 @@ pub use super::outbox::*;
 pub use super::pcsc::*;
 pub use super::scanner::*;
 pub use super::service::*;
+pub use super::session::*;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,12 @@ pub struct Config {
     /// The Prometheus endpoint (off by default).
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Case sessions: auto-open, timeouts, the local control socket.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Which case-system keys may drive the counter over MQTT.
+    #[serde(default)]
+    pub commands: CommandsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -65,6 +72,9 @@ pub struct StationConfig {
     /// Where the outbox lives (`outbox.sqlite`).
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Where this station is (an office, a mobile kit's site); recorded in every record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -74,6 +84,14 @@ fn default_state_dir() -> PathBuf {
 impl StationConfig {
     pub fn outbox_path(&self) -> PathBuf {
         self.state_dir.join("outbox.sqlite")
+    }
+
+    /// The local control socket (`[session] control_socket`, default in the state directory).
+    pub fn control_socket(&self, session: &super::session::SessionConfig) -> PathBuf {
+        session
+            .control_socket
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("control.sock"))
     }
 }
 

@@ -2,13 +2,19 @@
 //! the uplink, turns each card read into a sealed record committed to the outbox, and stops
 //! everything cleanly on shutdown.
 
+pub mod control;
 pub mod crypto;
+mod desk;
+mod hooks;
 mod intake;
 pub mod seal;
 
 pub use crypto::Crypto;
+pub use desk::{CaptureHandle, CaptureRequest};
+pub use hooks::{Heartbeat, Hooks};
 pub use seal::{Committed, RecordContents};
 
+use anyhow::Context as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, mpsc, watch};
@@ -27,6 +33,17 @@ pub async fn run(
     events: EventBus,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    run_with(config, crypto, events, shutdown, Hooks::default()).await
+}
+
+/// As [`run`], with the service layer's [`Hooks`] (reload, started, heartbeat).
+pub async fn run_with(
+    config: Config,
+    crypto: Crypto,
+    events: EventBus,
+    shutdown: watch::Receiver<bool>,
+    mut hooks: Hooks,
+) -> anyhow::Result<()> {
     let outbox_path = config.station.outbox_path();
     let outbox: SharedOutbox = Arc::new(Mutex::new(outbox::open_for_station(&config, &events)?));
     let stats = outbox::run(&outbox, |o| o.stats()).await?;
@@ -39,14 +56,36 @@ pub async fn run(
     );
 
     let new_records = Arc::new(Notify::new());
-    let uplink = tokio::spawn(uplink::run(
+    // Commands in, responses and live events out (see uplink::side).
+    let (commands_tx, mut commands_rx) = mpsc::channel(32);
+    let (outbound_tx, outbound_rx) = mpsc::unbounded_channel();
+    let uplink = tokio::spawn(uplink::run_with(
         uplink::options_from_config(&config)?,
         outbox.clone(),
         new_records.clone(),
         events.clone(),
         events.subscribe(),
+        Some(uplink::side::Channels {
+            commands: commands_tx,
+            outbound: outbound_rx,
+        }),
         shutdown.clone(),
     ));
+    let verifier = command_verifier(&config)?;
+    let data_key = Arc::new(
+        crate::session::store::DataKey::load_or_create(&config.station.state_dir)
+            .context("cannot load the session key")?,
+    );
+    let (local_tx, mut local_rx) = mpsc::channel(8);
+    let control_socket = config.station.control_socket(&config.session);
+    let _control =
+        control::listen(&control_socket, local_tx, shutdown.clone()).with_context(|| {
+            format!(
+                "cannot listen on the control socket {}",
+                control_socket.display()
+            )
+        })?;
+    let capture_sources = std::collections::BTreeMap::new();
 
     let stop_devices = Arc::new(AtomicBool::new(false));
     let (device_tx, mut device_rx) = mpsc::channel::<DeviceEvent>(16);
@@ -86,11 +125,22 @@ pub async fn run(
 
     let sealer = Sealer {
         station: config.station.id.to_string(),
+        location: config.station.location.clone(),
         crypto,
         outbox: outbox.clone(),
         events: events.clone(),
         new_records,
     };
+    let checkpointer = sealer.clone();
+    let mut desk = desk::Desk::new(
+        &config,
+        sealer,
+        data_key,
+        verifier,
+        outbound_tx,
+        capture_sources,
+    );
+    desk.resume().await;
     let mut checkpoints = CheckpointSchedule::new(
         config.records.checkpoint_every.get(),
         config.records.checkpoint_interval_secs.secs(),
@@ -98,25 +148,49 @@ pub async fn run(
     let mut checkpoint_tick = tokio::time::interval(std::time::Duration::from_secs(5));
     checkpoint_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown_rx = shutdown.clone();
+    if let Some(started) = hooks.started.take() {
+        let _ = started.send(outbox.clone());
+    }
     loop {
+        hooks.beat();
         tokio::select! {
             _ = shutdown_rx.changed() => break,
+            new = hooks.next_reload() => {
+                checkpoints.every = new.records.checkpoint_every.get();
+                checkpoints.interval = new.records.checkpoint_interval_secs.secs();
+                let limits = hooks::limits(&new);
+                outbox::run(&outbox, move |o| o.set_limits(limits)).await;
+                info!("reloaded: checkpoint schedule and outbox limits applied");
+            }
             _ = checkpoint_tick.tick() => {
-                if checkpoints.due() && sealer.checkpoint().await {
+                if desk.on_tick().await {
+                    checkpoints.recorded();
+                }
+                if checkpoints.due() && checkpointer.checkpoint().await {
                     checkpoints.sealed();
+                }
+            }
+            Some(command) = commands_rx.recv() => {
+                if desk.on_command(command).await {
+                    checkpoints.recorded();
+                }
+            }
+            Some(request) = local_rx.recv() => {
+                if desk.on_local(request).await {
+                    checkpoints.recorded();
                 }
             }
             event = device_rx.recv() => match event {
                 Some(event) => {
                     let committed = match event {
-                        DeviceEvent::Captured(capture) => sealer.commit(*capture).await,
+                        DeviceEvent::Captured(capture) => desk.on_capture(*capture, None).await,
                         DeviceEvent::Intake(capture, intake) => {
-                            sealer.commit_intake(*capture, intake).await
+                            desk.on_capture(*capture, Some(intake)).await
                         }
                     };
                     if committed {
                         checkpoints.recorded();
-                        if checkpoints.due() && sealer.checkpoint().await {
+                        if checkpoints.due() && checkpointer.checkpoint().await {
                             checkpoints.sealed();
                         }
                     }
@@ -132,6 +206,15 @@ pub async fn run(
 
     info!("station stopping");
     stop_devices.store(true, Ordering::Relaxed);
+    // No new captures from here; what the supervisors already read (the card being read, the
+    // file being taken) is committed before they end, so nothing read is lost or left waiting.
+    while let Some(event) = device_rx.recv().await {
+        hooks.beat();
+        match event {
+            DeviceEvent::Captured(capture) => desk.on_capture(*capture, None).await,
+            DeviceEvent::Intake(capture, intake) => desk.on_capture(*capture, Some(intake)).await,
+        };
+    }
     for thread in device_threads {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
@@ -169,9 +252,27 @@ impl CheckpointSchedule {
     }
 }
 
+/// Trusted case-system keys for commands over MQTT; None when the station takes none.
+fn command_verifier(config: &Config) -> anyhow::Result<Option<crate::commands::Verifier>> {
+    let commands = &config.commands;
+    if commands.trusted_keys.is_empty() && !commands.trust_broker_acls {
+        return Ok(None);
+    }
+    let keys = crate::record::keys::Keyring::load(&commands.trusted_keys)
+        .context("commands.trusted_keys")?;
+    Ok(Some(crate::commands::Verifier {
+        station: config.station.id.to_string(),
+        keys,
+        trust_broker_acls: commands.trust_broker_acls,
+        max_skew_secs: commands.max_skew_secs.get() as i64,
+    }))
+}
+
 /// Commits captures from the async side (the outbox work runs on a blocking thread).
+#[derive(Clone)]
 struct Sealer {
     station: String,
+    location: Option<String>,
     crypto: Crypto,
     outbox: SharedOutbox,
     events: EventBus,
@@ -185,8 +286,11 @@ impl Sealer {
         let crypto = self.crypto.clone();
         let summary = capture.summary.clone();
         let instant = capture.instant;
+        let location = self.location.clone();
         let committed = outbox::run(&self.outbox, move |o| {
-            seal::commit(o, &station, &crypto, RecordContents::from_capture(capture))
+            let mut contents = RecordContents::from_capture(capture);
+            contents.location = location;
+            seal::commit(o, &station, &crypto, contents)
         })
         .await;
         match committed {

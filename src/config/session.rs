@@ -1,0 +1,92 @@
+//! `[session]` (case sessions) and `[commands]` (who may drive the counter over MQTT).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Bounded;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeoutAction {
+    /// Seal what the session captured into its record (nothing captured is lost).
+    #[default]
+    Close,
+    /// Discard it (nothing is sent; an audit event says so).
+    Cancel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutsideSession {
+    /// A capture with no session open becomes a record of its own.
+    #[default]
+    Record,
+    /// It is dropped with an event (counters where only the case system decides what is kept).
+    Ignore,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A card read with no session open opens one (counters without a case system integration).
+    #[serde(default)]
+    pub auto_open: bool,
+    /// A session idle this long (no capture, no command) times out.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: Bounded<30, 86_400>,
+    #[serde(default)]
+    pub timeout_action: TimeoutAction,
+    #[serde(default)]
+    pub outside_session: OutsideSession,
+    /// The local control socket for `countersign session ...` (mobile kits, offline counters).
+    /// Default: `<state_dir>/control.sock`.
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            auto_open: false,
+            timeout_secs: default_timeout(),
+            timeout_action: TimeoutAction::default(),
+            outside_session: OutsideSession::default(),
+            control_socket: None,
+        }
+    }
+}
+
+fn default_timeout() -> Bounded<30, 86_400> {
+    Bounded(1800)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// Case-system public keys (JWK) whose signatures on commands are accepted. Empty: MQTT
+    /// commands are refused (unless `trust_broker_acls`).
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Accept unsigned JSON commands and trust the broker's ACLs to say who may publish them.
+    /// Off by default: signatures protect against anyone who can publish on the broker.
+    #[serde(default)]
+    pub trust_broker_acls: bool,
+    /// How far a command's `iat` may be from the station's clock, seconds.
+    #[serde(default = "default_skew")]
+    pub max_skew_secs: Bounded<5, 3600>,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        CommandsConfig {
+            trusted_keys: Vec::new(),
+            trust_broker_acls: false,
+            max_skew_secs: default_skew(),
+        }
+    }
+}
+
+fn default_skew() -> Bounded<5, 3600> {
+    Bounded(120)
+}

@@ -1,0 +1,558 @@
+//! The desk: the counter's case workflow. Captures go into the open session (or become records
+//! of their own when none is open and the config says so); commands from the case system (MQTT)
+//! and from the clerk (the local control socket) open, fill, close and cancel sessions; idle
+//! sessions time out. Every command gets exactly one response.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::Sealer;
+use crate::commands::{self, CommandKind, Rejection, Response, Verifier};
+use crate::config::{Config, OutsideSession, TimeoutAction};
+use crate::devices::{Capture, Intake, IntakeOutcome};
+use crate::events::{Event, emit};
+use crate::outbox;
+use crate::session::store::DataKey;
+use crate::session::{self, OpenSession, OpenedBy, SessionMeta};
+use crate::uplink::side::{InboundCommand, Outbound};
+
+/// A request from the local control socket, answered on `reply`.
+pub struct LocalRequest {
+    pub command: String,
+    pub args: Value,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// Asks a capture source for one capture (the `capture` command). The source answers with the
+/// number of pages it delivered (as `Captured` events, before answering) or why it could not.
+pub struct CaptureRequest {
+    pub label: String,
+    pub mode: Option<String>,
+    pub reply: oneshot::Sender<Result<u32, String>>,
+}
+
+pub type CaptureHandle = mpsc::Sender<CaptureRequest>;
+
+pub(super) struct Desk {
+    sealer: Sealer,
+    location: Option<String>,
+    key: Arc<DataKey>,
+    auto_open: bool,
+    outside: OutsideSession,
+    timeout: std::time::Duration,
+    timeout_action: TimeoutAction,
+    verifier: Option<Verifier>,
+    outbound: mpsc::UnboundedSender<Outbound>,
+    sources: BTreeMap<String, CaptureHandle>,
+    pcsc_readers: Vec<String>,
+    pub(super) session: Option<OpenSession>,
+    /// Commands refused, by reason (status and metrics).
+    pub(super) rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Desk {
+    pub(super) fn new(
+        config: &Config,
+        sealer: Sealer,
+        key: Arc<DataKey>,
+        verifier: Option<Verifier>,
+        outbound: mpsc::UnboundedSender<Outbound>,
+        sources: BTreeMap<String, CaptureHandle>,
+    ) -> Desk {
+        Desk {
+            sealer,
+            location: config.station.location.clone(),
+            key,
+            auto_open: config.session.auto_open,
+            outside: config.session.outside_session,
+            timeout: config.session.timeout_secs.secs(),
+            timeout_action: config.session.timeout_action,
+            verifier,
+            outbound,
+            sources,
+            pcsc_readers: config
+                .pcsc
+                .as_ref()
+                .map(|p| p.readers.keys().map(|k| k.to_string()).collect())
+                .unwrap_or_default(),
+            session: None,
+            rejected: BTreeMap::new(),
+        }
+    }
+
+    /// Picks up a session left open by the previous run.
+    pub(super) async fn resume(&mut self) {
+        let key = self.key.clone();
+        match outbox::run(&self.sealer.outbox, move |o| session::resume(o, &key)).await {
+            Ok(Some(s)) => {
+                info!(session_id = %s.id, identities = s.identities, pages = s.pages, "session resumed");
+                self.session = Some(s);
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "cannot resume the open session; it stays stored"),
+        }
+    }
+
+    /// A capture from a device. Returns true when a record was committed (checkpoint counting).
+    pub(super) async fn on_capture(&mut self, capture: Capture, intake: Option<Intake>) -> bool {
+        if self.session.is_none() && self.auto_open && capture.identity.is_some() {
+            let meta = SessionMeta {
+                case_ref: None,
+                operator: None,
+                purpose: Some("auto".into()),
+                opened_by: OpenedBy::Auto,
+            };
+            if let Err(r) = self.open(meta).await {
+                warn!(reason = %r.detail, "cannot open a session automatically");
+            }
+        }
+        let Some(open) = self.session.clone() else {
+            return match (self.outside, intake) {
+                (OutsideSession::Record, Some(intake)) => {
+                    self.sealer.commit_intake(capture, intake).await
+                }
+                (OutsideSession::Record, None) => self.sealer.commit(capture).await,
+                (OutsideSession::Ignore, intake) => {
+                    info!(summary = %capture.summary, "capture outside a session ignored (session.outside_session = \"ignore\")");
+                    if let Some(intake) = intake {
+                        let _ = intake
+                            .outcome
+                            .send(IntakeOutcome::Refused("no session is open".into()));
+                    }
+                    false
+                }
+            };
+        };
+        let device = capture.device.name.clone();
+        let key = self.key.clone();
+        let station = self.sealer.station.clone();
+        let crypto = self.sealer.crypto.clone();
+        let intake_key = intake.as_ref().map(|i| i.key.clone());
+        let session_for_add = open.clone();
+        let added = outbox::run(&self.sealer.outbox, move |o| {
+            session::add(
+                o,
+                &key,
+                &session_for_add,
+                &station,
+                &crypto,
+                capture,
+                intake_key.as_deref(),
+            )
+        })
+        .await;
+        match added {
+            Ok(added) => {
+                if let Some(s) = &mut self.session {
+                    s.identities += u32::from(added.identity);
+                    s.pages += added.pages.len() as u32;
+                    s.touched_ms = session::now_ms();
+                }
+                for (page, label) in added.pages {
+                    emit(
+                        &self.sealer.events,
+                        Event::PageCaptured {
+                            device: device.clone(),
+                            label,
+                            page,
+                            warnings: Vec::new(),
+                        },
+                    );
+                }
+                if let Some(intake) = intake {
+                    let _ = intake
+                        .outcome
+                        .send(IntakeOutcome::Committed(format!("session:{}", open.id)));
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "capture refused: it could not be added to the session");
+                let reason = e.to_string();
+                if let session::SessionError::Outbox(crate::outbox::OutboxError::Full {
+                    detail,
+                    ..
+                }) = &e
+                {
+                    emit(
+                        &self.sealer.events,
+                        Event::OutboxFull {
+                            detail: detail.clone(),
+                        },
+                    );
+                }
+                emit(
+                    &self.sealer.events,
+                    Event::CaptureRefused {
+                        reason: reason.clone(),
+                    },
+                );
+                if let Some(intake) = intake {
+                    let _ = intake.outcome.send(IntakeOutcome::Refused(reason));
+                }
+            }
+        }
+        false
+    }
+
+    /// A command from the case system over MQTT: authenticated, fresh, first seen, executed.
+    pub(super) async fn on_command(&mut self, inbound: InboundCommand) -> bool {
+        let now = commands::now_secs();
+        let checked = match &self.verifier {
+            Some(v) => v.check(&inbound.payload, now),
+            None => Err((
+                None,
+                Rejection {
+                    code: "unsigned",
+                    detail: "this station accepts no commands over MQTT ([commands] trusted_keys is empty)".into(),
+                },
+            )),
+        };
+        let (response, committed) = match checked {
+            Err((id, rejection)) => (self.refuse(id, rejection), false),
+            Ok(command) => {
+                let skew = self
+                    .verifier
+                    .as_ref()
+                    .map(|v| v.max_skew_secs)
+                    .unwrap_or(120);
+                let (id, iat) = (command.id.clone(), command.iat);
+                let fresh = outbox::run(&self.sealer.outbox, move |o| {
+                    commands::replay::first_sighting(o, &id, iat, now, skew)
+                })
+                .await;
+                match fresh {
+                    Ok(true) => {
+                        self.execute(&command.id, command.kind, OpenedBy::Command)
+                            .await
+                    }
+                    Ok(false) => (
+                        self.refuse(
+                            Some(command.id.clone()),
+                            Rejection {
+                                code: "replayed",
+                                detail: "this command id was already used".into(),
+                            },
+                        ),
+                        false,
+                    ),
+                    Err(e) => (
+                        self.refuse(
+                            Some(command.id.clone()),
+                            Rejection {
+                                code: "internal",
+                                detail: format!("cannot check for replays: {e}"),
+                            },
+                        ),
+                        false,
+                    ),
+                }
+            }
+        };
+        let _ = self.outbound.send(Outbound {
+            topic: inbound.response_topic,
+            payload: response.to_bytes(),
+            correlation: inbound.correlation,
+            expiry_secs: 60,
+        });
+        committed
+    }
+
+    /// A request from the local control socket (trusted by the socket's file permissions).
+    pub(super) async fn on_local(&mut self, request: LocalRequest) -> bool {
+        let id = format!("local-{}", uuid::Uuid::now_v7());
+        let (response, committed) = match commands::parse_kind(&request.command, &request.args) {
+            Ok(kind) => self.execute(&id, kind, OpenedBy::Local).await,
+            Err(rejection) => (self.refuse(Some(id), rejection), false),
+        };
+        let _ = request.reply.send(response);
+        committed
+    }
+
+    fn refuse(&mut self, id: Option<String>, rejection: Rejection) -> Response {
+        *self.rejected.entry(rejection.code).or_default() += 1;
+        info!(reason = rejection.code, detail = %rejection.detail, "command rejected");
+        Response::rejected(id, &rejection)
+    }
+
+    /// Runs a command; the bool says whether a record was committed.
+    async fn execute(&mut self, id: &str, kind: CommandKind, origin: OpenedBy) -> (Response, bool) {
+        let result = match kind {
+            CommandKind::Ping => Ok((json!({"pong": true}), false)),
+            CommandKind::Status => Ok((self.status(), false)),
+            CommandKind::OpenSession {
+                case_ref,
+                operator,
+                purpose,
+            } => self
+                .open(SessionMeta {
+                    case_ref: Some(case_ref),
+                    operator,
+                    purpose,
+                    opened_by: origin,
+                })
+                .await
+                .map(|s| (json!({"session_id": s}), false)),
+            CommandKind::CloseSession => self.close().await,
+            CommandKind::CancelSession { reason } => self
+                .cancel(reason.unwrap_or_else(|| "cancelled by command".into()))
+                .await
+                .map(|v| (v, false)),
+            CommandKind::Capture {
+                source,
+                label,
+                mode,
+            } => self.capture(source, label, mode).await.map(|v| (v, false)),
+            CommandKind::ReadDocument { reader, mrz } => {
+                self.read_document(reader, mrz).await.map(|v| (v, false))
+            }
+        };
+        match result {
+            Ok((value, committed)) => (Response::accepted(id, value), committed),
+            Err(rejection) => (self.refuse(Some(id.to_string()), rejection), false),
+        }
+    }
+
+    fn status(&self) -> Value {
+        json!({
+            "station": self.sealer.station,
+            "session": self.session.as_ref().map(|s| json!({
+                "session_id": s.id, "case_ref": s.meta.case_ref, "identities": s.identities,
+                "pages": s.pages, "opened_by": format!("{:?}", s.meta.opened_by).to_lowercase(),
+            })),
+            "sources": self.sources.keys().collect::<Vec<_>>(),
+            "rejected_commands": self.rejected,
+        })
+    }
+
+    async fn open(&mut self, meta: SessionMeta) -> Result<String, Rejection> {
+        if let Some(open) = &self.session {
+            return Err(Rejection {
+                code: "session_open",
+                detail: format!("session {} is open; close or cancel it first", open.id),
+            });
+        }
+        let key = self.key.clone();
+        let stored_meta = meta.clone();
+        let opened = outbox::run(&self.sealer.outbox, move |o| {
+            session::open(o, &key, stored_meta)
+        })
+        .await
+        .map_err(|e| Rejection {
+            code: "internal",
+            detail: e.to_string(),
+        })?;
+        info!(session_id = %opened.id, "session opened");
+        emit(
+            &self.sealer.events,
+            Event::SessionOpened {
+                session_id: opened.id.clone(),
+                case_ref: meta.case_ref,
+                opened_by: format!("{:?}", meta.opened_by).to_lowercase(),
+            },
+        );
+        let id = opened.id.clone();
+        self.session = Some(opened);
+        Ok(id)
+    }
+
+    async fn close(&mut self) -> Result<(Value, bool), Rejection> {
+        let Some(open) = self.session.clone() else {
+            return Err(no_session());
+        };
+        let key = self.key.clone();
+        let station = self.sealer.station.clone();
+        let crypto = self.sealer.crypto.clone();
+        let location = self.location.clone();
+        let closing = open.clone();
+        let closed = outbox::run(&self.sealer.outbox, move |o| {
+            session::close(o, &key, &closing, &station, location, &crypto)
+        })
+        .await
+        .map_err(|e| Rejection {
+            code: if matches!(
+                e,
+                session::SessionError::Outbox(crate::outbox::OutboxError::Full { .. })
+            ) {
+                "outbox_full"
+            } else {
+                "internal"
+            },
+            detail: e.to_string(),
+        })?;
+        self.session = None;
+        match closed {
+            Some(committed) => {
+                info!(session_id = %open.id, record_id = %committed.record_id, seq = committed.seq, "session sealed");
+                emit(
+                    &self.sealer.events,
+                    Event::RecordCommitted {
+                        record_id: committed.record_id.clone(),
+                        seq: committed.seq,
+                        masked_number: format!("session {}", open.id),
+                        card_read_at: std::time::Instant::now(),
+                    },
+                );
+                emit(
+                    &self.sealer.events,
+                    Event::SessionClosed {
+                        session_id: open.id.clone(),
+                        record_id: committed.record_id.clone(),
+                        identities: open.identities,
+                        pages: open.pages,
+                    },
+                );
+                self.sealer.new_records.notify_one();
+                Ok((
+                    json!({"session_id": open.id, "record_id": committed.record_id,
+                           "seq": committed.seq, "identities": open.identities, "pages": open.pages}),
+                    true,
+                ))
+            }
+            None => {
+                emit(
+                    &self.sealer.events,
+                    Event::SessionCancelled {
+                        session_id: open.id.clone(),
+                        reason: "closed with nothing captured".into(),
+                        items: 0,
+                    },
+                );
+                Ok((json!({"session_id": open.id, "record_id": null}), false))
+            }
+        }
+    }
+
+    async fn cancel(&mut self, reason: String) -> Result<Value, Rejection> {
+        let Some(open) = self.session.clone() else {
+            return Err(no_session());
+        };
+        let cancelling = open.clone();
+        let items = outbox::run(&self.sealer.outbox, move |o| {
+            session::cancel(o, &cancelling)
+        })
+        .await
+        .map_err(|e| Rejection {
+            code: "internal",
+            detail: e.to_string(),
+        })?;
+        self.session = None;
+        info!(session_id = %open.id, items, %reason, "session cancelled; nothing it captured is sent");
+        emit(
+            &self.sealer.events,
+            Event::SessionCancelled {
+                session_id: open.id.clone(),
+                reason,
+                items,
+            },
+        );
+        Ok(json!({"session_id": open.id, "items_discarded": items}))
+    }
+
+    async fn capture(
+        &mut self,
+        source: String,
+        label: String,
+        mode: Option<String>,
+    ) -> Result<Value, Rejection> {
+        if self.session.is_none() {
+            return Err(no_session());
+        }
+        let Some(handle) = self.sources.get(&source) else {
+            return Err(Rejection {
+                code: "unknown_source",
+                detail: format!(
+                    "no capture source {source:?} (configured: {})",
+                    self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        };
+        let (reply, answer) = oneshot::channel();
+        handle
+            .send(CaptureRequest { label, mode, reply })
+            .await
+            .map_err(|_| Rejection {
+                code: "source_unavailable",
+                detail: format!("capture source {source:?} is not running"),
+            })?;
+        let pages = answer
+            .await
+            .map_err(|_| Rejection {
+                code: "source_unavailable",
+                detail: format!("capture source {source:?} stopped"),
+            })?
+            .map_err(|reason| Rejection {
+                code: "capture_failed",
+                detail: reason,
+            })?;
+        Ok(json!({"source": source, "pages": pages}))
+    }
+
+    async fn read_document(
+        &mut self,
+        reader: Option<String>,
+        mrz: String,
+    ) -> Result<Value, Rejection> {
+        if self.session.is_none() {
+            return Err(no_session());
+        }
+        let reader = reader
+            .or_else(|| self.pcsc_readers.first().cloned())
+            .ok_or_else(|| Rejection {
+                code: "unknown_source",
+                detail: "no PC/SC reader is configured".into(),
+            })?;
+        let key = crate::devices::pcsc::parse_mrz_text(&mrz).map_err(|e| Rejection {
+            code: "malformed",
+            detail: format!("args.mrz: {e}"),
+        })?;
+        let name = reader.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            crate::devices::pcsc::read_document(&name, &key, None, &Default::default())
+        })
+        .await
+        .map_err(|e| Rejection {
+            code: "internal",
+            detail: e.to_string(),
+        })?;
+        match read {
+            Ok((capture, _)) => {
+                let summary = capture.summary.clone();
+                self.on_capture(capture, None).await;
+                Ok(json!({"reader": reader, "document": summary}))
+            }
+            Err(e) => Err(Rejection {
+                code: "read_failed",
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Closes or cancels an idle session (per `session.timeout_action`); true on a new record.
+    pub(super) async fn on_tick(&mut self) -> bool {
+        let Some(open) = &self.session else {
+            return false;
+        };
+        if open.idle_for(session::now_ms()) < self.timeout {
+            return false;
+        }
+        info!(session_id = %open.id, action = ?self.timeout_action, "session timed out");
+        match self.timeout_action {
+            TimeoutAction::Close => self.close().await.map(|(_, c)| c).unwrap_or(false),
+            TimeoutAction::Cancel => {
+                let _ = self.cancel("timed out".into()).await;
+                false
+            }
+        }
+    }
+}
+
+fn no_session() -> Rejection {
+    Rejection {
+        code: "no_session",
+        detail: "no session is open; send open_session first".into(),
+    }
+}

@@ -1,0 +1,339 @@
+//! Case sessions and commands end to end: a Python case system signs commands (joserfc) and
+//! sends them over a real Mosquitto (paho-mqtt); the daemon reads cards from the pty simulator
+//! into the session and seals one record, which the independent consumer verifies.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::harness_idcard::start_scenario_sim;
+
+/// A resident card, then a 2023 foreign permanent residence card, each placed once.
+const TWO_CARDS: &str = r#"
+[cards.resident]
+fake = 0
+
+[cards.foreigner]
+fake = 4
+
+[[at]]
+ms = 1500
+place = "resident"
+
+[[at]]
+ms = 2300
+remove = true
+
+[[at]]
+ms = 3000
+place = "foreigner"
+
+[[at]]
+ms = 3800
+remove = true
+"#;
+
+/// A station that accepts commands signed by `case-sign/station.jwk`.
+fn station(dir: &Path, port: u16, link: &Path, extra: &str) -> StationSetup {
+    let setup = setup_station(dir, port, link);
+    let status = Command::new(bin())
+        .args(["keygen", "--out"])
+        .arg(dir.join("case-sign"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    setup.append_config(&format!(
+        "[commands]\ntrusted_keys = [\"{}\"]\n\n{extra}\n",
+        dir.join("case-sign/station.pub.jwk").display()
+    ));
+    setup
+}
+
+fn send(port: u16, dir: &Path, command: &str, args: Value, extra: &[&str]) -> Value {
+    let out = Command::new(python())
+        .arg(peer_script("commander.py"))
+        .args(["--port", &port.to_string(), "--station", STATION, "--key"])
+        .arg(dir.join("case-sign/station.jwk"))
+        .args(extra)
+        .arg(command)
+        .arg(args.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn local(setup: &StationSetup, args: &[&str]) -> Value {
+    let out = Command::new(bin())
+        .arg("session")
+        .arg("--config")
+        .arg(&setup.config)
+        .args(args)
+        .output()
+        .unwrap();
+    // Exit 2 with nothing on stdout: the daemon is not listening (yet).
+    serde_json::from_slice(&out.stdout).unwrap_or_else(
+        |_| json!({"status": "unreachable", "stderr": String::from_utf8_lossy(&out.stderr)}),
+    )
+}
+
+fn wait_for_control(setup: &StationSetup) {
+    wait_until(
+        Duration::from_secs(20),
+        "the daemon's control socket",
+        || local(setup, &["status"])["status"] == "accepted",
+    );
+}
+
+fn wait_identities(setup: &StationSetup, n: u64, daemon: &Proc) {
+    wait_until(Duration::from_secs(30), "cards in the session", || {
+        let status = local(setup, &["status"]);
+        status["result"]["session"]["identities"].as_u64() == Some(n)
+    });
+    let _ = daemon;
+}
+
+fn reason(response: &Value) -> &str {
+    assert_eq!(response["status"], "rejected", "{response}");
+    response["reason"].as_str().unwrap()
+}
+
+/// Unsigned, wrong key, replayed, stale, malformed, wrong station, unknown command: each is
+/// rejected with its reason, counted, and nothing else changes.
+#[test]
+fn commands_are_authenticated_and_each_gets_one_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(dir.path(), broker.port, &dir.path().join("no-reader"), "");
+    let daemon = start_daemon(&setup);
+    let port = broker.port;
+    let d = dir.path();
+    let ping = send(port, d, "ping", json!({}), &[]);
+    assert_eq!(ping["status"], "accepted", "{ping}\n{}", daemon.stderr());
+    assert_eq!(ping["result"]["pong"], true);
+
+    assert_eq!(
+        reason(&send(port, d, "ping", json!({}), &["--unsigned"])),
+        "unsigned"
+    );
+    // Signed by a key the station does not trust.
+    let other = d.join("other");
+    assert!(
+        Command::new(bin())
+            .args(["keygen", "--out"])
+            .arg(&other)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let wrong = Command::new(python())
+        .arg(peer_script("commander.py"))
+        .args(["--port", &port.to_string(), "--station", STATION, "--key"])
+        .arg(other.join("station.jwk"))
+        .arg("ping")
+        .output()
+        .unwrap();
+    let wrong: Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    assert_eq!(reason(&wrong), "bad_signature");
+    let first = send(port, d, "ping", json!({}), &["--id", "once"]);
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(
+        reason(&send(port, d, "ping", json!({}), &["--id", "once"])),
+        "replayed"
+    );
+    assert_eq!(
+        reason(&send(port, d, "ping", json!({}), &["--iat-offset=-900"])),
+        "stale"
+    );
+    assert_eq!(
+        reason(&send(port, d, "open_session", json!({}), &[])),
+        "malformed"
+    );
+    assert_eq!(
+        reason(&send(port, d, "ping", json!({}), &["--raw", "x.y.z"])),
+        "malformed"
+    );
+    assert_eq!(
+        reason(&send(port, d, "ping", json!({}), &["--raw", "{oops"])),
+        "unsigned"
+    );
+    assert_eq!(
+        reason(&send(
+            port,
+            d,
+            "ping",
+            json!({}),
+            &["--station-claim", "elsewhere"]
+        )),
+        "wrong_station"
+    );
+    assert_eq!(
+        reason(&send(port, d, "reboot", json!({}), &[])),
+        "unknown_command"
+    );
+    assert_eq!(
+        reason(&send(port, d, "close_session", json!({}), &[])),
+        "no_session"
+    );
+
+    // Nothing changed: no session, no record; the refusals are counted.
+    let status = send(port, d, "status", json!({}), &[]);
+    assert_eq!(status["result"]["session"], Value::Null, "{status}");
+    let rejected = &status["result"]["rejected_commands"];
+    for code in [
+        "unsigned",
+        "bad_signature",
+        "replayed",
+        "stale",
+        "malformed",
+        "wrong_station",
+        "unknown_command",
+    ] {
+        assert!(
+            rejected[code].as_u64().unwrap_or(0) >= 1,
+            "{code} counted: {status}"
+        );
+    }
+    assert_eq!(outbox_depth(&setup.outbox), (0, 0));
+}
+
+/// The counter flow: open by command, two cards of different types read into the session,
+/// close: one record with both identities, verified by the independent consumer; the live
+/// events say what happened without personal data.
+#[test]
+fn a_session_gathers_two_cards_into_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("idcard");
+    let setup = station(dir.path(), broker.port, &link, "");
+    let case = CaseSystem::start(broker.port, &setup, None, true);
+    let daemon = start_daemon(&setup);
+    let port = broker.port;
+    let d = dir.path();
+    let opened = send(
+        port,
+        d,
+        "open_session",
+        json!({"case_ref": "MR-2026-0042", "operator": "op7", "purpose": "marriage_registration"}),
+        &[],
+    );
+    assert_eq!(
+        opened["status"],
+        "accepted",
+        "{opened}\n{}",
+        daemon.stderr()
+    );
+    assert_eq!(
+        reason(&send(
+            port,
+            d,
+            "open_session",
+            json!({"case_ref": "X"}),
+            &[]
+        )),
+        "session_open"
+    );
+    let _sim = start_scenario_sim(&link, TWO_CARDS);
+    wait_identities(&setup, 2, &daemon);
+    assert!(
+        case.next_record(Duration::from_millis(500)).is_none(),
+        "nothing is sent while the session is open"
+    );
+    let closed = send(port, d, "close_session", json!({}), &[]);
+    assert_eq!(closed["status"], "accepted", "{closed}");
+    assert_eq!(closed["result"]["identities"], 2);
+    let record = case
+        .next_record(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no record:\n{}", daemon.stderr()));
+    assert_eq!(record["joserfc"], true, "{record}");
+    assert_eq!(record["blobs_ok"], true, "{record}");
+    assert_eq!(record["record_id"], closed["result"]["record_id"]);
+    let payload = &record["payload"];
+    let documents: Vec<&str> = payload["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["document"].as_str().unwrap())
+        .collect();
+    assert_eq!(documents, ["resident", "foreign_permanent_2023"]);
+    assert_eq!(payload["case"]["case_ref"], "MR-2026-0042");
+    assert_eq!(payload["case"]["operator"], "op7");
+    let photos: Vec<u64> = payload["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["identity"].as_u64().unwrap())
+        .collect();
+    assert_eq!(photos, [0, 1], "each photo names its identity");
+    wait_until(Duration::from_secs(10), "an empty outbox", || {
+        outbox_depth(&setup.outbox) == (0, 0)
+    });
+}
+
+/// What a session captured survives SIGKILL: after a restart the session goes on and its record
+/// holds the card read before the crash. A cancelled session sends nothing.
+#[test]
+fn sessions_survive_sigkill_and_cancel_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("idcard");
+    // Cards read with no session open are dropped, not recorded: only sessions send anything.
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &link,
+        "[session]\noutside_session = \"ignore\"",
+    );
+    let case = CaseSystem::start(broker.port, &setup, None, true);
+    let mut daemon = start_daemon(&setup);
+    wait_for_control(&setup);
+
+    // Opened locally (the clerk's command line), two cards, then the daemon is killed.
+    let opened = local(&setup, &["open", "--case-ref", "SA-17"]);
+    assert_eq!(
+        opened["status"],
+        "accepted",
+        "{opened}\n{}",
+        daemon.stderr()
+    );
+    let mut sim = start_scenario_sim(&link, TWO_CARDS);
+    wait_identities(&setup, 2, &daemon);
+    sim.kill9();
+    daemon.kill9();
+    let daemon = start_daemon(&setup);
+    wait_for_control(&setup);
+    let status = local(&setup, &["status"]);
+    assert_eq!(status["result"]["session"]["identities"], 2, "{status}");
+    let closed = local(&setup, &["close"]);
+    assert_eq!(closed["status"], "accepted", "{closed}");
+    let record = case
+        .next_record(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no record:\n{}", daemon.stderr()));
+    assert_eq!(record["payload"]["identities"].as_array().unwrap().len(), 2);
+    assert_eq!(record["payload"]["case"]["case_ref"], "SA-17");
+
+    // Cancel: nothing is delivered.
+    assert_eq!(
+        local(&setup, &["open", "--case-ref", "SA-18"])["status"],
+        "accepted"
+    );
+    let _sim = start_scenario_sim(&link, TWO_CARDS);
+    wait_identities(&setup, 1, &daemon);
+    let cancelled = local(&setup, &["cancel", "--reason", "wrong citizen"]);
+    assert_eq!(cancelled["status"], "accepted", "{cancelled}");
+    assert!(cancelled["result"]["items_discarded"].as_u64().unwrap() >= 1);
+    assert!(
+        case.next_record(Duration::from_secs(3)).is_none(),
+        "a cancelled session sends nothing"
+    );
+    assert_eq!(outbox_depth(&setup.outbox).0, 0);
+}
