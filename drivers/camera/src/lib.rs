@@ -12,6 +12,7 @@ pub mod frame;
 pub mod negotiate;
 pub mod replay;
 pub mod stillness;
+pub mod thumbnail;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
 
