@@ -34,7 +34,7 @@ pub struct SessionConfig {
     pub auto_open: bool,
     /// A session idle this long (no capture, no command) times out.
     #[serde(default = "default_timeout")]
-    pub timeout_secs: Bounded<30, 86_400>,
+    pub timeout_secs: Bounded<5, 86_400>,
     #[serde(default)]
     pub timeout_action: TimeoutAction,
     #[serde(default)]
@@ -57,7 +57,7 @@ impl Default for SessionConfig {
     }
 }
 
-fn default_timeout() -> Bounded<30, 86_400> {
+fn default_timeout() -> Bounded<5, 86_400> {
     Bounded(1800)
 }
 

@@ -219,6 +219,25 @@ fn a_session_gathers_two_cards_into_one_record() {
     let daemon = start_daemon(&setup);
     let port = broker.port;
     let d = dir.path();
+    // The clerk's screen: a plain MQTT subscriber on the events topic.
+    let events_log = d.join("events.log");
+    let _events = Proc::spawn(
+        "mosquitto_sub",
+        Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-V",
+                "mqttv5",
+                "-q",
+                "1",
+            ])
+            .args(["-t", &format!("countersign/v1/{STATION}/events")])
+            .stdout(std::fs::File::create(&events_log).unwrap()),
+    );
+    std::thread::sleep(Duration::from_millis(500));
     let opened = send(
         port,
         d,
@@ -277,6 +296,33 @@ fn a_session_gathers_two_cards_into_one_record() {
     wait_until(Duration::from_secs(10), "an empty outbox", || {
         outbox_depth(&setup.outbox) == (0, 0)
     });
+
+    // The live events told the story, without personal data.
+    let mut kinds = Vec::new();
+    wait_until(Duration::from_secs(10), "the session_closed event", || {
+        let text = std::fs::read_to_string(&events_log).unwrap_or_default();
+        kinds = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+            .collect();
+        kinds.iter().any(|k| k == "session_closed")
+    });
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "card_read").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"session_opened".to_string()), "{kinds:?}");
+    let text = std::fs::read_to_string(&events_log).unwrap();
+    for identity in payload["identities"].as_array().unwrap() {
+        for field in ["id_number", "name", "name_en"] {
+            if let Some(value) = identity[field].as_str() {
+                assert!(!text.contains(value), "events leak {field}: {text}");
+            }
+        }
+    }
+    assert!(text.contains("**********"), "masked numbers: {text}");
 }
 
 /// What a session captured survives SIGKILL: after a restart the session goes on and its record
@@ -336,4 +382,38 @@ fn sessions_survive_sigkill_and_cancel_sends_nothing() {
         "a cancelled session sends nothing"
     );
     assert_eq!(outbox_depth(&setup.outbox).0, 0);
+}
+
+/// A counter without a case system: the first card opens a session, the next joins it, and
+/// the idle timeout seals both into one record.
+#[test]
+fn auto_open_and_timeout_seal_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("idcard");
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &link,
+        "[session]\nauto_open = true\ntimeout_secs = 5\ntimeout_action = \"close\"",
+    );
+    let case = CaseSystem::start(broker.port, &setup, None, true);
+    let daemon = start_daemon(&setup);
+    let _sim = start_scenario_sim(&link, TWO_CARDS);
+    let record = case
+        .next_record(Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("no record:\n{}", daemon.stderr()));
+    assert_eq!(record["joserfc"], true, "{record}");
+    let payload = &record["payload"];
+    assert_eq!(
+        payload["identities"].as_array().unwrap().len(),
+        2,
+        "{payload}"
+    );
+    assert_eq!(payload["case"]["purpose"], "auto");
+    assert!(payload["case"]["session_id"].is_string());
+    assert!(
+        case.next_record(Duration::from_secs(2)).is_none(),
+        "one record only"
+    );
 }
