@@ -2,6 +2,7 @@
 
 mod check_config;
 mod demo;
+mod devices;
 mod inspect;
 mod keygen;
 mod outbox;
@@ -35,8 +36,21 @@ enum Command {
         #[arg(long, short, default_value = "/etc/countersign/countersign.toml")]
         config: PathBuf,
     },
-    /// Validate a configuration file (exit 78 when invalid).
+    /// Validate the configuration (the file and its conf.d/*.toml drop-ins) and the keys it
+    /// names, as the daemon does before it starts; exit 78 when anything is wrong.
     CheckConfig {
+        #[arg(long, short, default_value = "/etc/countersign/countersign.toml")]
+        config: PathBuf,
+        /// Print the effective configuration (defaults and drop-ins merged) as TOML.
+        #[arg(long)]
+        print: bool,
+        /// Check the files only, not the keys they name.
+        #[arg(long)]
+        no_environment: bool,
+    },
+    /// List serial ports, USB ID card readers, PC/SC readers, video devices and SANE
+    /// scanners, and which configured devices are present.
+    Devices {
         #[arg(long, short, default_value = "/etc/countersign/countersign.toml")]
         config: PathBuf,
     },
@@ -103,7 +117,18 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run::run(&config),
-        Command::CheckConfig { config } => check_config::run(&config),
+        Command::CheckConfig {
+            config,
+            print,
+            no_environment,
+        } => check_config::run(
+            &config,
+            check_config::Options {
+                print,
+                no_environment,
+            },
+        ),
+        Command::Devices { config } => devices::run(&config),
         Command::Keygen {
             out,
             alg,

@@ -24,6 +24,7 @@ mod outbox_cli;
 mod passport;
 mod records;
 mod rotation;
+mod service;
 mod sessions;
 mod tls;
 mod uplink;
