@@ -27,15 +27,8 @@ pub struct LocalRequest {
     pub reply: oneshot::Sender<Response>,
 }
 
-/// Asks a capture source for one capture (the `capture` command). The source answers with the
-/// number of pages it delivered (as `Captured` events, before answering) or why it could not.
-pub struct CaptureRequest {
-    pub label: String,
-    pub mode: Option<String>,
-    pub reply: oneshot::Sender<Result<u32, String>>,
-}
-
-pub type CaptureHandle = mpsc::Sender<CaptureRequest>;
+// The capture sources' request type lives with the devices (which must not import the station).
+pub use crate::devices::{CaptureHandle, CaptureRequest};
 
 pub(super) struct Desk {
     sealer: Sealer,
@@ -49,6 +42,8 @@ pub(super) struct Desk {
     outbound: mpsc::UnboundedSender<Outbound>,
     sources: BTreeMap<String, CaptureHandle>,
     pcsc_readers: Vec<String>,
+    /// Trust anchors for passive authentication of documents read on command.
+    csca: Option<Arc<icao9303::pa::CscaStore>>,
     pub(super) session: Option<OpenSession>,
     /// Commands refused, by reason (status and metrics).
     pub(super) rejected: BTreeMap<&'static str, u64>,
@@ -79,6 +74,18 @@ impl Desk {
                 .as_ref()
                 .map(|p| p.readers.keys().map(|k| k.to_string()).collect())
                 .unwrap_or_default(),
+            csca: match config
+                .pcsc
+                .as_ref()
+                .map(|p| crate::devices::pcsc::load_csca(&p.csca_files))
+            {
+                Some(Ok(store)) => store.map(Arc::new),
+                Some(Err(e)) => {
+                    warn!(error = %e, "cannot load pcsc.csca_files; passive authentication chains will be unknown");
+                    None
+                }
+                None => None,
+            },
             session: None,
             rejected: BTreeMap::new(),
         }
@@ -510,8 +517,9 @@ impl Desk {
             detail: format!("args.mrz: {e}"),
         })?;
         let name = reader.clone();
+        let csca = self.csca.clone();
         let read = tokio::task::spawn_blocking(move || {
-            crate::devices::pcsc::read_document(&name, &key, None, &Default::default())
+            crate::devices::pcsc::read_document(&name, &key, csca.as_deref(), &Default::default())
         })
         .await
         .map_err(|e| Rejection {
