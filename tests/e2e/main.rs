@@ -21,6 +21,7 @@ mod demo;
 mod folder;
 mod idcard;
 mod outbox_cli;
+mod package;
 mod passport;
 mod records;
 mod rotation;
