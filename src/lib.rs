@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod devices;
 pub mod events;
+pub mod imaging;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;

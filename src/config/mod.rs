@@ -9,6 +9,7 @@ mod camera;
 mod crypto;
 mod folder;
 mod id_reader;
+mod imaging;
 mod model;
 mod mqtt;
 mod outbox;

@@ -12,6 +12,7 @@ pub use super::camera::*;
 pub use super::crypto::*;
 pub use super::folder::*;
 pub use super::id_reader::*;
+pub use super::imaging::*;
 pub use super::mqtt::*;
 pub use super::outbox::*;
 pub use super::pcsc::*;
@@ -60,6 +61,9 @@ pub struct Config {
     /// Which case-system keys may drive the counter over MQTT.
     #[serde(default)]
     pub commands: CommandsConfig,
+    /// How captured pages are processed: mode, dpi, page size, quality warnings.
+    #[serde(default)]
+    pub imaging: ImagingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -213,7 +217,9 @@ impl Config {
             if taken(name) {
                 return Err((
                     format!("scanners.{name}"),
-                    format!("{name:?} is already a camera's name (capture sources need distinct names)"),
+                    format!(
+                        "{name:?} is already a camera's name (capture sources need distinct names)"
+                    ),
                 ));
             }
         }
@@ -221,7 +227,9 @@ impl Config {
             if taken(name) || self.scanners.contains_key(name) {
                 return Err((
                     format!("folders.{name}"),
-                    format!("{name:?} is already a camera's or scanner's name (capture sources need distinct names)"),
+                    format!(
+                        "{name:?} is already a camera's or scanner's name (capture sources need distinct names)"
+                    ),
                 ));
             }
         }

@@ -1,0 +1,3 @@
+//! Document imaging benchmark (being written).
+
+fn main() {}
