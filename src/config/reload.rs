@@ -99,6 +99,27 @@ pub const SETTINGS: &[Setting] = &[
         "the PC/SC supervisor takes its readers, CSCA list and MRZ inbox when it starts, and \
          holds MRZs waiting for their card",
     ),
+    restart(
+        "cameras",
+        "a camera's supervisor takes its settings when it opens the camera",
+    ),
+    restart(
+        "scanners",
+        "a scanner's supervisor takes its settings when it starts",
+    ),
+    restart(
+        "imaging",
+        "the capture supervisors take the imaging options when they start",
+    ),
+    restart(
+        "session",
+        "the desk takes its session rules when it starts; a change must not alter a session \
+         already open",
+    ),
+    restart(
+        "commands",
+        "the keys allowed to drive the counter are loaded once, at start",
+    ),
     live("log.level", "the log filter is swapped in place"),
     live(
         "metrics.listen",
