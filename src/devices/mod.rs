@@ -54,3 +54,18 @@ pub struct Capture {
     /// What logs and events may say about it, no personal data (`resident 1101**********002X`).
     pub summary: String,
 }
+
+/// Asks a capture source (camera, scanner) for a capture now: the case system's `capture`
+/// command. The source delivers the pages as `Captured` events first, then answers with how many
+/// it delivered, or why it could not capture (no paper, jam, camera unavailable...).
+#[derive(Debug)]
+pub struct CaptureRequest {
+    /// The case system's label for the page(s) (`household_register`...).
+    pub label: String,
+    /// `colour`, `grey` or `bw`; default: `[imaging] mode`.
+    pub mode: Option<String>,
+    pub reply: tokio::sync::oneshot::Sender<Result<u32, String>>,
+}
+
+/// Where capture requests for one source go.
+pub type CaptureHandle = tokio::sync::mpsc::Sender<CaptureRequest>;
