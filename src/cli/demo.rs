@@ -9,7 +9,9 @@ use crate::{demo, logging};
 pub fn run(cards: u32, out: &Path, gm: bool) -> anyhow::Result<ExitCode> {
     // The demo prints its own lines; logs only say something when it goes wrong. The embedded
     // broker logs our own readiness probe as an error, so it stays quiet unless RUST_LOG says.
-    logging::init("warn,rumqttd=off");
+    // The simulated reader is stopped once its cards are read; the reader's retry warnings
+    // after that are expected and not shown.
+    logging::init("warn,rumqttd=off,countersign::devices::id_reader=error");
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let profile = if gm { Profile::Gm } else { Profile::Standard };
     runtime.block_on(demo::run(cards, out, profile))?;

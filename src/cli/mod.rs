@@ -1,5 +1,6 @@
 //! The command line: one module per subcommand. Errors are reported here, once, in plain words.
 
+mod capture;
 mod check_config;
 mod demo;
 mod devices;
@@ -80,6 +81,10 @@ enum Command {
     /// and print it as JSON, with passive authentication (exit 3 no card, 4 no reader, 5 access
     /// refused, 6 read failed, 7 not a travel document).
     ReadDocument(read_document::ReadDocumentArgs),
+    /// Capture a page from a configured camera or scanner (the feeder's pages with `feeder =
+    /// true`), process it and write the JPEG(s) to DIR; one JSON object per page (exit 3 no such
+    /// source, 4 busy, 5 no paper or no document, 6 device error).
+    Capture(capture::CaptureArgs),
     /// Decode a captured device byte stream.
     #[command(subcommand)]
     Inspect(inspect::InspectCommand),
@@ -138,6 +143,7 @@ pub fn main() -> ExitCode {
         Command::Session(args) => session::run(args),
         Command::ReadCard(args) => read_card::run(args),
         Command::ReadDocument(args) => read_document::run(args),
+        Command::Capture(args) => capture::run(args),
         Command::Inspect(command) => inspect::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),
         Command::Sim(sim) => sim::run(sim),

@@ -33,6 +33,11 @@ pub struct FolderConfig {
     /// ending in `.tmp`, `.part`, `.partial`, `.crdownload` or `~` are left alone (being written).
     #[serde(default = "default_extensions")]
     pub extensions: Vec<String>,
+    /// Run images (JPEG, PNG, TIFF) through the page pipeline (`[imaging]`): the record gets the
+    /// cleaned page and the file as dropped (`page_original`). `false` keeps files as they are
+    /// (scanner software that already delivers clean pages). PDF and OFD are always kept as they are.
+    #[serde(default = "default_true")]
+    pub process: bool,
 }
 
 impl FolderConfig {
@@ -48,6 +53,9 @@ impl FolderConfig {
     }
 }
 
+fn default_true() -> bool {
+    true
+}
 fn default_settle() -> Bounded<0, 600000> {
     Bounded(2000)
 }

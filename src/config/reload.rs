@@ -100,14 +100,6 @@ pub const SETTINGS: &[Setting] = &[
          holds MRZs waiting for their card",
     ),
     restart(
-        "cameras",
-        "a camera's supervisor takes its settings when it opens the camera",
-    ),
-    restart(
-        "scanners",
-        "a scanner's supervisor takes its settings when it starts",
-    ),
-    restart(
         "imaging",
         "the capture supervisors take the imaging options when they start",
     ),

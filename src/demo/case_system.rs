@@ -21,6 +21,9 @@ use crate::uplink::topics::{self, PREFIX};
 #[derive(Debug, Clone)]
 pub struct Accepted {
     pub masked_number: String,
+    /// The record's `page` blobs (a camera capture), checked like every blob.
+    pub pages: usize,
+    pub blobs: usize,
     pub seq: u64,
     pub algorithms: String,
 }
@@ -168,6 +171,8 @@ impl CaseSystem {
                 record.record_id.clone(),
                 Accepted {
                     masked_number: masked,
+                    pages: record.evidence.iter().filter(|e| e.role == "page").count(),
+                    blobs: record.evidence.len(),
                     seq: record.seq,
                     algorithms,
                 },

@@ -1,7 +1,8 @@
 //! `countersign demo`: the whole chain on one machine, no hardware, no setup. An embedded broker
 //! on a loopback port, the simulated ID card reader on a pseudo-terminal, the real station
 //! (reading through the real serial driver, sealing, committing to a real outbox, publishing),
-//! and a small case system that verifies and acknowledges each record.
+//! a document camera replaying synthetic pages through the real camera supervisor (auto-capture,
+//! the imaging pipeline), and a small case system that verifies and acknowledges each record.
 
 mod broker;
 mod case_system;
@@ -23,6 +24,8 @@ use crate::record::keys::{self, DecryptKeys, KeyType, Keyring};
 use crate::station;
 
 const STATION: &str = "demo-counter";
+/// Pages the demo camera captures (each laid on the empty desk, then taken away).
+const PAGES: u32 = 2;
 
 pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()> {
     if cards == 0 {
@@ -63,6 +66,8 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
     };
 
     let state_dir = work.path().join("state");
+    let frames = work.path().join("camera");
+    write_camera_frames(&frames)?;
     let config_text = demo_config(
         broker.port,
         &private_key,
@@ -70,11 +75,12 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         profile,
         &state_dir,
         &link,
+        &frames,
     );
     let config = config::parse(&config_text, Path::new("<demo>"))?;
     let crypto = station::crypto::load(&config).map_err(anyhow::Error::msg)?;
     println!(
-        "countersign demo: broker 127.0.0.1:{}, simulated ID card reader on a pseudo-terminal, station {STATION} (key {kid})",
+        "countersign demo: broker 127.0.0.1:{}, simulated ID card reader on a pseudo-terminal, replayed document camera, station {STATION} (key {kid})",
         broker.port
     );
 
@@ -95,20 +101,25 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         .run(),
     );
 
-    let deadline = Duration::from_secs(30 + 5 * u64::from(cards));
+    let deadline = Duration::from_secs(40 + 5 * u64::from(cards));
     let outcome = tokio::time::timeout(deadline, async {
         let mut read_at: std::collections::HashMap<String, Instant> = Default::default();
         let mut delivered = 0u32;
-        while delivered < cards {
+        let mut pages = 0u32;
+        // Committed records not acknowledged yet: the demo ends with none (an empty outbox).
+        let mut pending = std::collections::HashSet::new();
+        while delivered < cards || pages < PAGES || !pending.is_empty() {
             match event_rx.recv().await {
                 Ok(Event::RecordCommitted {
                     record_id,
                     card_read_at,
                     ..
                 }) => {
+                    pending.insert(record_id.clone());
                     read_at.insert(record_id, card_read_at);
                 }
                 Ok(Event::RecordDelivered { record_id }) => {
+                    pending.remove(&record_id);
                     let latency = read_at
                         .get(&record_id)
                         .map(|t| t.elapsed().as_millis().to_string())
@@ -117,7 +128,23 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
                     let Some(info) = info else {
                         bail!("record {record_id} was acknowledged but the case system has no trace of it");
                     };
+                    if info.pages > 0 && pages < PAGES {
+                        pages += 1;
+                        println!(
+                            "[page {pages}/{PAGES}] record {record_id}  seq {}  {} blobs (page, page_original) hash-checked, decrypted, signature verified ({})  capture-to-ack {latency} ms",
+                            info.seq, info.blobs, info.algorithms
+                        );
+                        continue;
+                    }
+                    if info.masked_number.is_empty() || delivered == cards {
+                        continue;
+                    }
                     delivered += 1;
+                    if delivered == cards {
+                        // No more cards: the pages may still be coming, and the output holds
+                        // exactly the records printed.
+                        sim_stop.store(true, Ordering::Relaxed);
+                    }
                     println!(
                         "[{delivered}/{cards}] record {record_id}  seq {}  id {}  decrypted, signature verified ({})  card-to-ack {latency} ms",
                         info.seq, info.masked_number, info.algorithms
@@ -145,7 +172,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
     match outcome {
         Ok(result) => result?,
         Err(_) => bail!(
-            "timed out after {}s before {cards} records were delivered (run with RUST_LOG=info for details)",
+            "timed out after {}s before {cards} card records and {PAGES} page records were delivered (run with RUST_LOG=info for details)",
             deadline.as_secs()
         ),
     }
@@ -159,7 +186,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         );
     }
     println!(
-        "{cards} record(s) delivered, decrypted, verified and acknowledged; outbox empty.\n\
+        "{cards} card record(s) and {PAGES} page record(s) delivered, decrypted, verified and acknowledged; outbox empty.\n\
          Wire copies: {}/*.{ext} (blobs in {}), station public key {}, case-system key {}.\n\
          Check them: countersign verify --station-key {} --decrypt-key {} {}",
         records_dir.display(),
@@ -182,6 +209,7 @@ fn demo_config(
     profile: Profile,
     state: &Path,
     link: &Path,
+    frames: &Path,
 ) -> String {
     let s = |p: &Path| toml_string(&p.display().to_string());
     let profile = match profile {
@@ -209,12 +237,53 @@ reconnect_max_secs = 2
 port = {link}
 baud = 115200
 poll_interval_ms = 200
+
+[cameras.desk-camera]
+replay = {frames}
+replay_fps = 20
+replay_hold_frames = 10
+settle_ms = 0
+auto_capture = true
+analysis_interval_ms = 40
+still_frames = 3
 "#,
         key = s(key),
         recipient = s(recipient),
         state = s(state),
         link = s(link),
+        frames = s(frames),
     )
+}
+
+/// The demo camera's recording: the empty desk, a page laid on it, the desk again, another page
+/// (synthetic pages from the imaging module's generator, as a UVC camera sends them: MJPEG
+/// without Huffman tables). Each file is shown for half a second.
+fn write_camera_frames(dir: &Path) -> anyhow::Result<()> {
+    use crate::imaging::testgen::{SceneOptions, scene};
+    std::fs::create_dir_all(dir)?;
+    let frame = |seed: u64, empty: bool| {
+        let options = SceneOptions {
+            width: 1600,
+            height: 1200,
+            empty,
+            blur: Some(0.0),
+            light: Some(1.0),
+            jpeg_quality: Some(85),
+            ..SceneOptions::default()
+        };
+        camera::frame::strip_huffman_tables(&scene(seed, &options).jpeg)
+    };
+    let desk = frame(1, true);
+    let mut files = vec![desk.clone()];
+    for page in 0..PAGES {
+        files.push(frame(100 + u64::from(page), false));
+        files.push(desk.clone());
+    }
+    for (i, bytes) in files.iter().enumerate() {
+        let path = dir.join(format!("{i:03}.jpg"));
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn toml_string(s: &str) -> String {

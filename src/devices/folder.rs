@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use super::{Capture, DeviceEvent, Intake, IntakeOutcome};
 use crate::config::FolderConfig;
 use crate::events::{Event, EventBus, emit};
+use crate::imaging::ProcessOptions;
 use crate::record::{DeviceInfo, Evidence};
 
 /// How long a file the outbox refused waits before it is tried again.
@@ -23,6 +24,7 @@ const RETRY_REFUSED: Duration = Duration::from_secs(5);
 pub fn spawn(
     name: String,
     config: FolderConfig,
+    imaging: Option<ProcessOptions>,
     tx: mpsc::Sender<DeviceEvent>,
     events: EventBus,
     stop: Arc<AtomicBool>,
@@ -33,6 +35,7 @@ pub fn spawn(
             Supervisor {
                 name,
                 config,
+                imaging,
                 tx,
                 events,
                 stop,
@@ -44,6 +47,8 @@ pub fn spawn(
 struct Supervisor {
     name: String,
     config: FolderConfig,
+    /// How pages are processed; `None`: files are kept as they are.
+    imaging: Option<ProcessOptions>,
     tx: mpsc::Sender<DeviceEvent>,
     events: EventBus,
     stop: Arc<AtomicBool>,
@@ -185,6 +190,22 @@ impl Supervisor {
     }
 
     fn capture(&self, file: &ReadyFile) -> Capture {
+        let (evidence, summary) = match &self.imaging {
+            Some(opts) => {
+                let page = super::page::page(file.bytes.clone(), file.media_type, None, opts);
+                (page.evidence, page.report.summary())
+            }
+            None => (
+                vec![Evidence {
+                    role: "page".into(),
+                    media_type: file.media_type.into(),
+                    bytes: file.bytes.clone(),
+                    identity: None,
+                    label: None,
+                }],
+                format!("page {} {} bytes", file.media_type, file.bytes.len()),
+            ),
+        };
         Capture {
             captured_at: SystemTime::now(),
             instant: Instant::now(),
@@ -195,14 +216,8 @@ impl Supervisor {
                 detail: None,
             },
             identity: None,
-            evidence: vec![Evidence {
-                role: "page".into(),
-                media_type: file.media_type.into(),
-                bytes: file.bytes.clone(),
-                identity: None,
-                label: None,
-            }],
-            summary: format!("page {} {} bytes", file.media_type, file.bytes.len()),
+            evidence,
+            summary,
         }
     }
 }

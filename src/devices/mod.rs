@@ -2,9 +2,12 @@
 //! own supervisor (a thread for blocking serial I/O) that opens the device, recovers it with
 //! bounded backoff when it goes away, and reports what it read as a [`DeviceEvent`].
 
+pub mod camera;
 pub mod folder;
 pub mod id_reader;
+pub mod page;
 pub mod pcsc;
+pub mod scanner;
 
 use std::time::{Instant, SystemTime};
 

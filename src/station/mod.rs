@@ -85,7 +85,7 @@ pub async fn run_with(
                 control_socket.display()
             )
         })?;
-    let capture_sources = std::collections::BTreeMap::new();
+    let mut capture_sources = std::collections::BTreeMap::new();
 
     let stop_devices = Arc::new(AtomicBool::new(false));
     let (device_tx, mut device_rx) = mpsc::channel::<DeviceEvent>(16);
@@ -99,11 +99,39 @@ pub async fn run_with(
             stop_devices.clone(),
         )?);
     }
+    let imaging = config.imaging.options();
     for (name, folder) in &config.folders {
         device_threads.push(devices::folder::spawn(
             name.to_string(),
             folder.clone(),
+            folder.process.then_some(imaging),
             device_tx.clone(),
+            events.clone(),
+            stop_devices.clone(),
+        )?);
+    }
+    for (name, camera) in &config.cameras {
+        let (handle, requests) = mpsc::channel(4);
+        capture_sources.insert(name.to_string(), handle);
+        device_threads.push(devices::camera::spawn(
+            name.to_string(),
+            camera.clone(),
+            imaging,
+            device_tx.clone(),
+            requests,
+            events.clone(),
+            stop_devices.clone(),
+        )?);
+    }
+    for (name, scanner) in &config.scanners {
+        let (handle, requests) = mpsc::channel(4);
+        capture_sources.insert(name.to_string(), handle);
+        device_threads.push(devices::scanner::spawn(
+            name.to_string(),
+            scanner.clone(),
+            imaging,
+            device_tx.clone(),
+            requests,
             events.clone(),
             stop_devices.clone(),
         )?);

@@ -32,7 +32,9 @@ fn demo_records_decrypt_with_joserfc_and_pass_countersign_verify() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("signature verified").count(), 3, "{stdout}");
+    // Three card records and the replayed camera's two page records.
+    assert_eq!(stdout.matches("signature verified").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("[page ").count(), 2, "{stdout}");
     assert!(stdout.contains("outbox empty"), "{stdout}");
     assert!(out_dir.join("keys/case-system.jwk").is_file());
 
@@ -51,7 +53,7 @@ fn demo_records_decrypt_with_joserfc_and_pass_countersign_verify() {
     );
     assert_eq!(
         report.lines().filter(|l| l.starts_with("ok ")).count(),
-        3,
+        5,
         "{report}"
     );
 
@@ -64,7 +66,7 @@ fn demo_records_decrypt_with_joserfc_and_pass_countersign_verify() {
     );
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ok ")).count(),
-        3,
+        5,
         "{text}"
     );
 

@@ -5,6 +5,8 @@
 #[allow(dead_code)]
 mod harness;
 #[allow(dead_code)]
+mod harness_capture;
+#[allow(dead_code)]
 mod harness_idcard;
 #[allow(dead_code)]
 mod harness_mqtt;
@@ -13,12 +15,15 @@ mod harness_pcsc;
 
 mod backlog;
 mod capacity;
+mod capture_cli;
+mod capture_daemon;
 mod chaos;
 mod cli;
 mod crash;
 mod delivery;
 mod demo;
 mod folder;
+mod folder_intake;
 mod idcard;
 mod outbox_cli;
 mod package;

@@ -217,6 +217,29 @@ fn check_png(bytes: &[u8]) -> Result<FrameInfo, FrameProblem> {
     })
 }
 
+/// `jpeg` without its DHT segments: a frame as UVC MJPEG cameras send it, made from any JPEG
+/// (replays, simulations and tests of the repair). Other bytes are returned unchanged.
+pub fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
+    if !jpeg.starts_with(&[0xFF, SOI]) {
+        return jpeg.to_vec();
+    }
+    let mut out = jpeg[..2].to_vec();
+    let mut pos = 2;
+    while pos + 4 <= jpeg.len() {
+        let marker = jpeg[pos + 1];
+        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+        if marker == SOS || jpeg[pos] != 0xFF || len < 2 || pos + 2 + len > jpeg.len() {
+            break;
+        }
+        if marker != DHT {
+            out.extend_from_slice(&jpeg[pos..pos + 2 + len]);
+        }
+        pos += 2 + len;
+    }
+    out.extend_from_slice(&jpeg[pos.min(jpeg.len())..]);
+    out
+}
+
 /// Splits a recorded MJPEG stream (`v4l2-ctl --stream-to`: JPEG frames back to back, perhaps
 /// with padding between them) into frames, SOI to the next SOI. Each piece is checked later, so
 /// a truncated frame in the recording stays truncated.
@@ -295,6 +318,18 @@ pub(crate) mod tests {
                 let _ = has_huffman_tables(&b);
             }
         }
+    }
+
+    #[test]
+    fn stripping_the_tables_keeps_everything_else() {
+        let with = tiny_jpeg(64, 48, true, 7);
+        let without = strip_huffman_tables(&with);
+        assert_eq!(without, tiny_jpeg(64, 48, false, 7));
+        assert!(!has_huffman_tables(&without));
+        for cut in 0..with.len() {
+            let _ = strip_huffman_tables(&with[..cut]);
+        }
+        assert_eq!(strip_huffman_tables(b"xy"), b"xy");
     }
 
     #[test]
