@@ -1,6 +1,6 @@
-//! Access control: how a reader opens secure messaging with a chip. BAC today; PACE (issue 10)
-//! becomes another [`AccessProtocol`] variant whose `establish` returns the same
-//! [`SecureMessaging`] with an AES [`crate::sm::SmCipher`].
+//! Access control: how a reader opens secure messaging with a chip. BAC here (both sides);
+//! PACE in [`crate::pace`], which yields the same [`SecureMessaging`] with the negotiated
+//! [`crate::sm::SmCipher`].
 
 use crate::apdu::{self, Command, Response};
 use crate::crypto::{self, Key16, KeyUse};
@@ -12,12 +12,15 @@ use crate::sm::{SecureMessaging, Tdes};
 pub enum AccessProtocol {
     /// Basic Access Control (Doc 9303-11 §4.3), 3DES secure messaging.
     Bac,
+    /// PACE (Doc 9303-11 §4.4), 3DES or AES secure messaging.
+    Pace,
 }
 
 impl AccessProtocol {
     pub fn as_str(self) -> &'static str {
         match self {
             AccessProtocol::Bac => "BAC",
+            AccessProtocol::Pace => "PACE",
         }
     }
 }
@@ -30,14 +33,22 @@ pub enum AccessError {
     )]
     WrongKey { sw: u16 },
     #[error(
-        "the chip refuses BAC (status {sw:04X}) and offers PACE only, which countersign does not support yet"
+        "authentication failed (status {sw:04X}): the CAN does not match the chip; check the six digits printed on the data page"
     )]
-    PaceOnly { sw: u16 },
+    WrongCan { sw: u16 },
+    #[error(
+        "the chip refuses BAC (status {sw:04X}) and offers PACE only, with parameters countersign does not support ({offered})"
+    )]
+    PaceOnly { sw: u16, offered: String },
     #[error("the chip refused {step} with status {sw:04X} ({})", apdu::sw_text(*sw))]
     Refused { step: &'static str, sw: u16 },
     #[error("the chip's BAC answer is malformed: {0}")]
     Malformed(&'static str),
-    #[error("the chip's BAC answer does not authenticate (MAC or challenge mismatch)")]
+    #[error("PACE failed: {0}")]
+    PaceFailed(String),
+    #[error(
+        "the chip's answer does not authenticate (MAC, token or challenge mismatch): not the chip the password belongs to"
+    )]
     ChipNotAuthenticated,
 }
 
@@ -101,26 +112,32 @@ fn refuses_bac(sw: u16) -> bool {
     )
 }
 
-/// Runs BAC through `transmit` (plain APDUs in, plain responses out). `pace_offered` says
-/// whether EF.CardAccess advertised PACE: a refusal of BAC by such a chip is reported as
-/// PACE-only rather than as a wrong MRZ.
+/// Runs BAC through `transmit` (plain APDUs in, plain responses out). `pace_offered` is what
+/// EF.CardAccess advertised (PACE this reader could not run): a refusal of BAC by such a chip
+/// is reported as PACE-only rather than as a wrong MRZ.
 pub fn bac<E>(
     transmit: &mut dyn FnMut(&Command) -> Result<Response, E>,
     key: &MrzKey,
     terminal: BacTerminal,
-    pace_offered: bool,
+    pace_offered: Option<&str>,
 ) -> Result<Result<SecureMessaging, AccessError>, E> {
+    let pace_only = |sw: u16| AccessError::PaceOnly {
+        sw,
+        offered: pace_offered.unwrap_or("no usable PACEInfo").to_string(),
+    };
     let (kenc, kmac) = bac_keys(key);
     let challenge = transmit(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8))?;
     if !challenge.is_ok() {
-        return Ok(Err(if refuses_bac(challenge.sw) || pace_offered {
-            AccessError::PaceOnly { sw: challenge.sw }
-        } else {
-            AccessError::Refused {
-                step: "GET CHALLENGE",
-                sw: challenge.sw,
-            }
-        }));
+        return Ok(Err(
+            if refuses_bac(challenge.sw) || pace_offered.is_some() {
+                pace_only(challenge.sw)
+            } else {
+                AccessError::Refused {
+                    step: "GET CHALLENGE",
+                    sw: challenge.sw,
+                }
+            },
+        ));
     }
     let Ok(rnd_icc) = <[u8; 8]>::try_from(challenge.data.as_slice()) else {
         return Ok(Err(AccessError::Malformed("challenge is not 8 bytes")));
@@ -144,7 +161,7 @@ pub fn bac<E>(
             apdu::SW_AUTH_FAILED | apdu::SW_SECURITY_NOT_SATISFIED | 0x6300..=0x63FF => {
                 AccessError::WrongKey { sw }
             }
-            _ if refuses_bac(sw) => AccessError::PaceOnly { sw },
+            _ if refuses_bac(sw) => pace_only(sw),
             _ => AccessError::Refused {
                 step: "EXTERNAL AUTHENTICATE",
                 sw,
@@ -243,7 +260,7 @@ mod tests {
                 _ => Ok(Response::status(0x6D00)),
             }
         };
-        let session = bac(&mut transmit, &example_key(), terminal, false)
+        let session = bac(&mut transmit, &example_key(), terminal, None)
             .unwrap()
             .unwrap();
         assert_eq!(sent[0], h("0084000008"));
@@ -277,18 +294,29 @@ mod tests {
                 },
             })
         };
-        let e = bac(&mut chip, &wrong, BacTerminal::random(), false)
+        let e = bac(&mut chip, &wrong, BacTerminal::random(), None)
             .unwrap()
             .err()
             .unwrap();
         assert_eq!(e, AccessError::WrongKey { sw: 0x6300 });
         assert!(e.to_string().contains("check the MRZ"));
         let mut pace_only = |_: &Command| -> Result<Response, ()> { Ok(Response::status(0x6A88)) };
-        let e = bac(&mut pace_only, &wrong, BacTerminal::random(), true)
-            .unwrap()
-            .err()
-            .unwrap();
-        assert_eq!(e, AccessError::PaceOnly { sw: 0x6A88 });
+        let e = bac(
+            &mut pace_only,
+            &wrong,
+            BacTerminal::random(),
+            Some("ECDH-IM AES-256 on brainpoolP384r1"),
+        )
+        .unwrap()
+        .err()
+        .unwrap();
+        assert_eq!(
+            e,
+            AccessError::PaceOnly {
+                sw: 0x6A88,
+                offered: "ECDH-IM AES-256 on brainpoolP384r1".into()
+            }
+        );
         assert!(e.to_string().contains("PACE"));
     }
 }

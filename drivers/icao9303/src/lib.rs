@@ -16,19 +16,23 @@
 
 pub mod access;
 pub mod apdu;
+pub mod cipher;
 pub mod crypto;
+pub mod ec;
 #[cfg(feature = "face")]
 pub mod face;
 
 pub mod lds;
 pub mod mrz;
 pub mod pa;
+pub mod pace;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 
 pub mod read;
 pub use read::{DocumentRead, ReadError, ReadOptions, Transceiver, read_document};
 
+pub mod security_infos;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod sm;

@@ -1,7 +1,9 @@
-//! The read sequence (icao9303.md §2.1): EF.CardAccess in plain (is PACE offered?), SELECT the
-//! eMRTD application, access control (BAC), then EF.COM, EF.SOD and the wanted data groups under
-//! secure messaging, in chunks that fit short APDUs. Runs over any [`Transceiver`]: PC/SC, or
-//! the emulator in process.
+//! The read sequence (icao9303.md §2.1): EF.CardAccess in plain (which PACE does the chip
+//! offer?), PACE when offered with parameters this reader implements, then SELECT of the eMRTD
+//! application (under PACE's secure messaging), BAC otherwise (or when PACE failed for another
+//! reason than the password), then EF.COM, EF.SOD and the wanted data groups under secure
+//! messaging, in chunks that fit short APDUs. Runs over any [`Transceiver`]: PC/SC, or the
+//! emulator in process.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,8 @@ use crate::access::{self, AccessError, AccessProtocol, BacTerminal};
 use crate::apdu::{self, Command, Response};
 use crate::lds::{self, LdsFile};
 use crate::mrz::MrzKey;
+use crate::pace::{self, Offer, PaceTerminal, Password};
+use crate::security_infos;
 use crate::sm::{SecureMessaging, SmError};
 use crate::tlv;
 
@@ -21,8 +25,8 @@ pub const MAX_FILE: usize = 512 * 1024;
 /// The eMRTD application identifier.
 pub const AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
 
-/// `id-PACE` (0.4.0.127.0.7.2.2.4) as DER content bytes: PACEInfo in EF.CardAccess.
-const ID_PACE: [u8; 8] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04];
+/// EF.CardAccess holds a few SecurityInfos; more than this is not a real one.
+const MAX_CARD_ACCESS: usize = 4096;
 
 /// Sends one APDU to the card and returns the response (data ‖ SW1 SW2).
 pub trait Transceiver {
@@ -52,6 +56,11 @@ pub struct ReadOptions {
     pub data_groups: Vec<u8>,
     /// Fixed RND.IFD and K.IFD (tests reproducing the ICAO worked example); random otherwise.
     pub terminal: Option<BacTerminal>,
+    /// Fixed PACE keys (tests); random otherwise.
+    pub pace_terminal: PaceTerminal,
+    /// The card access number, when the case system supplies one: PACE then runs with it
+    /// instead of the MRZ (BAC, if the chip has no PACE, still uses the MRZ).
+    pub can: Option<String>,
 }
 
 impl Default for ReadOptions {
@@ -61,6 +70,8 @@ impl Default for ReadOptions {
             fallback_block: 0xA0,
             data_groups: vec![1, 2, 11, 12],
             terminal: None,
+            pace_terminal: PaceTerminal::default(),
+            can: None,
         }
     }
 }
@@ -69,10 +80,14 @@ impl Default for ReadOptions {
 #[derive(Debug, Clone)]
 pub struct DocumentRead {
     pub access: AccessProtocol,
-    /// The secure messaging cipher (`3DES`).
+    /// The secure messaging cipher (`3DES`, `AES-128`...).
     pub sm_cipher: &'static str,
-    /// Whether EF.CardAccess offered PACE (read with BAC anyway: recorded, never hidden).
+    /// Whether EF.CardAccess offered PACE.
     pub pace_offered: bool,
+    /// PACE as run: `ECDH-GM brainpoolP256r1 AES-128` and the password (`MRZ` or `CAN`).
+    pub pace: Option<(String, &'static str)>,
+    /// Why BAC was used although the chip offers PACE (recorded, never hidden).
+    pub pace_not_used: Option<String>,
     pub com: Vec<u8>,
     pub sod: Vec<u8>,
     /// (DG number, bytes as read), in reading order.
@@ -94,6 +109,9 @@ impl DocumentRead {
 pub struct ReadStats {
     pub apdus: u32,
     pub total: Duration,
+    /// APDUs and time of access control (EF.CardAccess, PACE or BAC, SELECT).
+    pub access_apdus: u32,
+    pub access_time: Duration,
     /// (file, APDUs, bytes, time) per file read.
     pub files: Vec<(String, u32, usize, Duration)>,
 }
@@ -180,35 +198,68 @@ pub fn read_document(
         sm: None,
         apdus: 0,
     };
-    // EF.CardAccess (SFI 1C) in plain: PACE offered?
-    let card_access = s.raw(
-        &Command::new(0x00, 0xB0, 0x9C, 0x00).with_le(256),
-        "EF.CardAccess",
-    )?;
-    let pace_offered = card_access.sw & 0xFF00 != 0x6A00
-        && card_access
-            .data
-            .windows(ID_PACE.len())
-            .any(|w| w == ID_PACE);
-    let select = s.raw(
+    let (offer, pace_offered) = card_access(&mut s)?;
+    let password = match &options.can {
+        Some(can) => Password::Can(can.clone()),
+        None => Password::Mrz(key.clone()),
+    };
+    let mut access = AccessProtocol::Bac;
+    let mut pace_used = None;
+    let mut pace_not_used = None;
+    match offer {
+        Offer::Supported(params) => {
+            let mut transmit = |cmd: &Command| s.raw(cmd, "PACE");
+            match pace::pace(&mut transmit, &password, &params, &options.pace_terminal)? {
+                Ok(session) => {
+                    s.sm = Some(session.sm);
+                    access = AccessProtocol::Pace;
+                    pace_used = Some((params.describe(), password.name()));
+                    debug!(apdus = s.apdus, pace = %params.describe(), "PACE done");
+                }
+                // The password or the chip is wrong: BAC would say the same, or worse.
+                Err(
+                    e @ (AccessError::WrongKey { .. }
+                    | AccessError::WrongCan { .. }
+                    | AccessError::ChipNotAuthenticated),
+                ) => return Err(e.into()),
+                Err(e) => {
+                    debug!(error = %e, "PACE failed; trying BAC");
+                    pace_not_used = Some(format!(
+                        "PACE ({}) failed: {e}; read with BAC",
+                        params.describe()
+                    ));
+                }
+            }
+        }
+        Offer::Unsupported(what) => {
+            pace_not_used = Some(format!(
+                "the chip offers PACE only as {what}, which countersign does not implement; read with BAC"
+            ));
+        }
+        Offer::None => {}
+    }
+    let select = s.send(
         &Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(AID.to_vec()),
         "SELECT eMRTD application",
     )?;
     if !select.is_ok() {
         return Err(ReadError::NotAnEmrtd { sw: select.sw });
     }
-    // Access control. PACE (issue 10) goes here, before the SELECT above when EF.CardAccess
-    // offers it, yielding the same `SecureMessaging` (AES `SmCipher`) and recording
-    // `AccessProtocol::Pace`; BAC stays the fallback. Until then a chip that offers PACE is read
-    // with BAC (the record says so), and one that refuses BAC is reported as PACE-only.
-    let terminal = options.terminal.unwrap_or_else(BacTerminal::random);
-    let mut transmit = |cmd: &Command| s.raw(cmd, "BAC");
-    let sm = access::bac(&mut transmit, key, terminal, pace_offered)??;
-    let sm_cipher = sm.cipher_name();
-    s.sm = Some(sm);
-    debug!(apdus = s.apdus, "BAC done");
+    if access == AccessProtocol::Bac {
+        let terminal = options.terminal.unwrap_or_else(BacTerminal::random);
+        let offered = pace_not_used.clone();
+        let mut transmit = |cmd: &Command| s.raw(cmd, "BAC");
+        let sm = access::bac(&mut transmit, key, terminal, offered.as_deref())??;
+        s.sm = Some(sm);
+        debug!(apdus = s.apdus, "BAC done");
+    }
+    let sm_cipher = s.sm.as_ref().map_or("none", SecureMessaging::cipher_name);
 
-    let mut stats = ReadStats::default();
+    let mut stats = ReadStats {
+        access_apdus: s.apdus,
+        access_time: started.elapsed(),
+        ..Default::default()
+    };
     let com = read_file(&mut s, LdsFile::Com, options, &mut stats)?;
     let listed = lds::parse_com(&com)
         .map_err(|e| ReadError::Malformed {
@@ -227,14 +278,59 @@ pub fn read_document(
     stats.apdus = s.apdus;
     stats.total = started.elapsed();
     Ok(DocumentRead {
-        access: AccessProtocol::Bac,
+        access,
         sm_cipher,
         pace_offered,
+        pace: pace_used,
+        pace_not_used,
         com,
         sod,
         data_groups,
         stats,
     })
+}
+
+/// EF.CardAccess (SFI 1C) read in plain: what PACE the chip offers, and whether it offers any.
+/// An unreadable or unparsable file with a PACE OID in it counts as an unsupported offer.
+fn card_access(s: &mut Session) -> Result<(Offer, bool), ReadError> {
+    let name = "EF.CardAccess";
+    let first = s.raw(&Command::new(0x00, 0xB0, 0x9C, 0x00).with_le(256), name)?;
+    if !matches!(first.sw, apdu::SW_OK | apdu::SW_END_OF_FILE) || first.data.is_empty() {
+        return Ok((Offer::None, false));
+    }
+    let mut data = first.data;
+    // Longer files continue from the implicitly selected EF (plain, offsets in P1-P2).
+    if let Ok((_, hlen, vlen)) = tlv::header(&data) {
+        let total = (hlen + vlen).min(MAX_CARD_ACCESS);
+        while data.len() < total {
+            let offset = data.len();
+            let more = s.raw(
+                &Command::new(0x00, 0xB0, (offset >> 8) as u8, offset as u8)
+                    .with_le((total - offset).min(256)),
+                name,
+            )?;
+            if !matches!(more.sw, apdu::SW_OK | apdu::SW_END_OF_FILE) || more.data.is_empty() {
+                break;
+            }
+            data.extend_from_slice(&more.data);
+        }
+        data.truncate(total);
+    }
+    let mentions_pace = data
+        .windows(security_infos::ID_PACE.len())
+        .any(|w| w == security_infos::ID_PACE);
+    let offer = match security_infos::parse(&data) {
+        Ok(infos) => pace::choose(&infos),
+        Err(e) if mentions_pace => {
+            Offer::Unsupported(format!("an EF.CardAccess that does not parse ({e})"))
+        }
+        Err(e) => {
+            debug!(error = %e, "EF.CardAccess does not parse and offers no PACE");
+            Offer::None
+        }
+    };
+    let offered = offer != Offer::None;
+    Ok((offer, offered))
 }
 
 /// SELECT EF then READ BINARY in chunks: first 8 bytes for tag and length, then `block`-sized
