@@ -7,6 +7,7 @@ mod devices;
 mod inspect;
 mod keygen;
 mod outbox;
+mod process;
 mod read_card;
 mod read_document;
 mod run;
@@ -81,6 +82,9 @@ enum Command {
     /// and print it as JSON, with passive authentication (exit 3 no card, 4 no reader, 5 access
     /// refused, 6 read failed, 7 not a travel document).
     ReadDocument(read_document::ReadDocumentArgs),
+    /// Run the document pipeline on image files: find the page, correct its perspective, clean
+    /// it, write JPEGs (and a PDF); one JSON object per input.
+    Process(process::ProcessArgs),
     /// Capture a page from a configured camera or scanner (the feeder's pages with `feeder =
     /// true`), process it and write the JPEG(s) to DIR; one JSON object per page (exit 3 no such
     /// source, 4 busy, 5 no paper or no document, 6 device error).
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Session(args) => session::run(args),
         Command::ReadCard(args) => read_card::run(args),
         Command::ReadDocument(args) => read_document::run(args),
+        Command::Process(args) => process::run(args),
         Command::Capture(args) => capture::run(args),
         Command::Inspect(command) => inspect::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),

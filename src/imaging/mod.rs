@@ -8,6 +8,8 @@
 //! other decodes the full frame; planes kept in YCbCr from decoder to encoder; a fixed-point warp;
 //! and warp + encode split into strips across cores, joined with restart markers.
 
+#[doc(hidden)]
+pub mod bench;
 mod codec;
 mod deskew;
 mod detect;

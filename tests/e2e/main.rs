@@ -25,6 +25,7 @@ mod demo;
 mod folder;
 mod folder_intake;
 mod idcard;
+mod imaging;
 mod outbox_cli;
 mod package;
 mod passport;
