@@ -25,11 +25,14 @@ pub const EXIT_NOT_A_DOCUMENT: u8 = 7;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The MRZ opens the chip (BAC): give it as printed (--mrz, TD1/TD2/TD3 or the \
-    exit-entry permits' 3x30 lines) or as --doc-number, --birth and --expiry (YYMMDD or \
-    YYYY-MM-DD).\n\nExit status: 0 read (JSON on stdout); 3 no card on the reader; 4 no reader or \
-    no pcscd; 5 access refused (wrong MRZ, or a PACE-only document); 6 the read failed (card \
-    removed, communication error); 7 the card is not a travel document."
+    after_help = "The MRZ opens the chip (PACE when the chip offers it, BAC otherwise): give it as \
+    printed (--mrz, TD1/TD2/TD3 or the exit-entry permits' 3x30 lines) or as --doc-number, \
+    --birth and --expiry (YYMMDD or YYYY-MM-DD). With --can, PACE uses the card access number \
+    instead (the MRZ is still needed for chips without PACE and for the DG1 check). The output's \
+    access_protocol says which protocol was used; the pace check, with what parameters.\n\nExit \
+    status: 0 read (JSON on stdout); 3 no card on the reader; 4 no reader or no pcscd; 5 access \
+    refused (wrong MRZ or CAN, or PACE with parameters countersign does not support); 6 the read \
+    failed (card removed, communication error); 7 the card is not a travel document."
 )]
 pub struct ReadDocumentArgs {
     /// The reader: a substring of its PC/SC name (e.g. "ACR1252" or "Virtual PCD 00 00").
@@ -47,6 +50,10 @@ pub struct ReadDocumentArgs {
     /// Expiry date, YYMMDD or YYYY-MM-DD.
     #[arg(long)]
     expiry: Option<String>,
+    /// The card access number printed on the data page (six digits): PACE's password instead
+    /// of the MRZ.
+    #[arg(long)]
+    can: Option<String>,
     /// Trusted CSCA certificates for passive authentication (PEM, DER or an ICAO master list);
     /// repeatable. Added to `[pcsc] csca_files` of --config when given.
     #[arg(long)]
@@ -112,9 +119,18 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
         }
     }
     let csca = pcsc::load_csca(&files).map_err(|e| fail(2, format!("CSCA: {e}")))?;
+    let settings = ReadSettings {
+        can: args
+            .can
+            .as_deref()
+            .map(icao9303::pace::parse_can)
+            .transpose()
+            .map_err(|e| fail(2, format!("--can: {e}")))?,
+        ..ReadSettings::default()
+    };
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     let (capture, read) = loop {
-        match pcsc::read_document(&args.reader, &key, csca.as_ref(), &ReadSettings::default()) {
+        match pcsc::read_document(&args.reader, &key, csca.as_ref(), &settings) {
             Ok(done) => break done,
             Err(DocumentError::NoCard(_)) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(200));
@@ -152,6 +168,9 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
             "read".into(),
             serde_json::json!({
                 "secure_messaging": read.sm_cipher,
+                "pace": read.pace.as_ref().map(|(params, _)| params),
+                "access_apdus": read.stats.access_apdus,
+                "access_ms": read.stats.access_time.as_millis() as u64,
                 "apdus": read.stats.apdus,
                 "ms": read.stats.total.as_millis() as u64,
                 "bytes": read.com.len() + read.sod.len() + read.data_groups.iter().map(|(_, b)| b.len()).sum::<usize>(),
@@ -179,6 +198,7 @@ fn failure_of(e: DocumentError) -> Failure {
         }
         DocumentError::Read(ReadError::Access(
             AccessError::WrongKey { .. }
+            | AccessError::WrongCan { .. }
             | AccessError::PaceOnly { .. }
             | AccessError::Refused { .. },
         )) => EXIT_ACCESS_REFUSED,

@@ -53,10 +53,12 @@ pub enum CommandKind {
     CancelSession {
         reason: Option<String>,
     },
-    /// Read a travel document on a PC/SC reader with the MRZ the case system supplies.
+    /// Read a travel document on a PC/SC reader with the MRZ the case system supplies (and the
+    /// CAN, PACE's other password, when it has one).
     ReadDocument {
         reader: Option<String>,
         mrz: String,
+        can: Option<String>,
     },
     Status,
     Ping,
@@ -265,6 +267,7 @@ pub fn parse_kind(command: &str, args: &Value) -> Result<CommandKind, Rejection>
         "read_document" => CommandKind::ReadDocument {
             reader: text(args, "reader")?,
             mrz: required(args, "mrz")?,
+            can: text(args, "can")?,
         },
         "status" => CommandKind::Status,
         "ping" => CommandKind::Ping,

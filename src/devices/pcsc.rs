@@ -264,15 +264,27 @@ pub fn capture_of(
         };
         checks.push(check(c.name, result, c.detail));
     }
-    if read.pace_offered {
-        checks.push(check(
+    // PACE as run (`access_protocol` is PACE), or why a chip that offers it was read with BAC.
+    match (&read.pace, &read.pace_not_used) {
+        (Some((params, password)), _) => checks.push(check(
+            "pace",
+            CheckResult::Pass,
+            Some(format!("{params}, {password} password")),
+        )),
+        (None, Some(why)) => checks.push(check(
+            "pace_offered",
+            CheckResult::Unknown,
+            Some(why.clone()),
+        )),
+        (None, None) if read.pace_offered => checks.push(check(
             "pace_offered",
             CheckResult::Unknown,
             Some(format!(
                 "the chip offers PACE; it was read with {}",
                 read.access.as_str()
             )),
-        ));
+        )),
+        (None, None) => {}
     }
     identity.checks = checks;
 
@@ -325,6 +337,8 @@ pub enum DocumentError {
 #[derive(Debug, Clone, Default)]
 pub struct ReadSettings {
     pub block_size: Option<usize>,
+    /// The card access number (six digits), when known: PACE runs with it instead of the MRZ.
+    pub can: Option<String>,
 }
 
 /// An MRZ file: MRZ text (TD1, TD2, TD3, CS/CD), or `number birth expiry` separated by

@@ -313,9 +313,10 @@ impl Desk {
                 label,
                 mode,
             } => self.capture(source, label, mode).await.map(|v| (v, false)),
-            CommandKind::ReadDocument { reader, mrz } => {
-                self.read_document(reader, mrz).await.map(|v| (v, false))
-            }
+            CommandKind::ReadDocument { reader, mrz, can } => self
+                .read_document(reader, mrz, can)
+                .await
+                .map(|v| (v, false)),
         };
         match result {
             Ok((value, committed)) => (Response::accepted(id, value), committed),
@@ -502,6 +503,7 @@ impl Desk {
         &mut self,
         reader: Option<String>,
         mrz: String,
+        can: Option<String>,
     ) -> Result<Value, Rejection> {
         if self.session.is_none() {
             return Err(no_session());
@@ -516,10 +518,21 @@ impl Desk {
             code: "malformed",
             detail: format!("args.mrz: {e}"),
         })?;
+        let settings = crate::devices::pcsc::ReadSettings {
+            can: can
+                .as_deref()
+                .map(icao9303::pace::parse_can)
+                .transpose()
+                .map_err(|e| Rejection {
+                    code: "malformed",
+                    detail: format!("args.can: {e}"),
+                })?,
+            ..Default::default()
+        };
         let name = reader.clone();
         let csca = self.csca.clone();
         let read = tokio::task::spawn_blocking(move || {
-            crate::devices::pcsc::read_document(&name, &key, csca.as_deref(), &Default::default())
+            crate::devices::pcsc::read_document(&name, &key, csca.as_deref(), &settings)
         })
         .await
         .map_err(|e| Rejection {

@@ -62,6 +62,13 @@ pub struct SecureMessaging {
     ssc: u128,
 }
 
+impl std::fmt::Debug for SecureMessaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the keys.
+        write!(f, "SecureMessaging({})", self.cipher.name())
+    }
+}
+
 impl SecureMessaging {
     /// `ssc` is the initial counter (BAC: RND.ICC[4..8] ‖ RND.IFD[4..8]; PACE: 0).
     pub fn new(cipher: Box<dyn SmCipher>, ssc: &[u8]) -> Self {

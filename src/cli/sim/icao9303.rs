@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use icao9303::cipher::Cipher;
+use icao9303::ec::Curve;
 use icao9303::sim::vpcd::{self, VpcdEnd};
 use icao9303::sim::{Chip, ChipOptions, DocumentKind, DocumentSpec, TestDocument, TestPki};
 
@@ -38,9 +40,18 @@ pub struct Icao9303Args {
     /// EF.CardAccess offers PACE (BAC still works).
     #[arg(long)]
     pace_offered: bool,
-    /// The chip refuses BAC and offers PACE only.
+    /// The chip offers PACE only and refuses BAC (EXTERNAL AUTHENTICATE answers 6A88).
     #[arg(long)]
     pace_only: bool,
+    /// PACE's curve (ECDH generic mapping): P-256, brainpoolP256r1, P-384 or brainpoolP384r1.
+    #[arg(long, default_value = "P-256", value_parser = parse_curve)]
+    pace_curve: Curve,
+    /// PACE's cipher: 3DES, AES-128, AES-192 or AES-256.
+    #[arg(long, default_value = "AES-128", value_parser = parse_cipher)]
+    pace_cipher: Cipher,
+    /// The card access number (six digits), PACE's other password.
+    #[arg(long, default_value = "123456")]
+    can: String,
     /// A card without the travel document application (as a bank card or a staff badge).
     #[arg(long)]
     not_a_document: bool,
@@ -66,6 +77,18 @@ fn parse_kind(text: &str) -> Result<DocumentKind, String> {
         let names: Vec<&str> = DocumentKind::ALL.iter().map(|(n, _)| *n).collect();
         format!("{text:?}: use one of {}", names.join(", "))
     })
+}
+
+fn parse_curve(text: &str) -> Result<Curve, String> {
+    Curve::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Curve::ALL.iter().map(|c| c.name()).collect();
+        format!("{text:?}: use one of {}", names.join(", "))
+    })
+}
+
+fn parse_cipher(text: &str) -> Result<Cipher, String> {
+    Cipher::from_name(text)
+        .ok_or_else(|| format!("{text:?}: use one of 3DES, AES-128, AES-192, AES-256"))
 }
 
 /// One JSON line on stdout per stage (`ready` with the MRZ, then `end`), for scripts and tests.
@@ -94,6 +117,9 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
         tamper_dg: args.tamper_dg,
         pace_offered: args.pace_offered,
         pace_only: args.pace_only,
+        pace_curve: args.pace_curve,
+        pace_cipher: args.pace_cipher,
+        can: icao9303::pace::parse_can(&args.can).map_err(|e| anyhow::anyhow!("--can: {e}"))?,
     };
     let doc = TestDocument::generate(&spec, &pki);
     say(serde_json::json!({
@@ -102,6 +128,8 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
         "document_number": doc.key.document_number,
         "birth_date": doc.key.birth_date,
         "expiry_date": doc.key.expiry_date,
+        "can": doc.can,
+        "pace": doc.pace.as_ref().map(|p| p.describe()),
         "dg2_bytes": doc.file(0x0102).map_or(0, <[u8]>::len),
     }));
     let mut chip = Chip::new(

@@ -30,6 +30,7 @@ fn options(settings: &ReadSettings) -> ReadOptions {
     if let Some(b) = settings.block_size {
         o.block = b;
     }
+    o.can.clone_from(&settings.can);
     o
 }
 
@@ -315,6 +316,7 @@ impl Supervisor {
         };
         let options = options(&ReadSettings {
             block_size: Some(self.config.block_size.get() as usize),
+            can: None,
         });
         match icao9303::read_document(&mut card, key, &options) {
             Ok(read) => {

@@ -108,7 +108,19 @@ fn tampering_pace_and_expiry_are_reported_never_hidden() {
     let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
     spec.tamper_dg = Some(11);
     spec.pace_offered = true;
-    let doc = TestDocument::generate(&spec, &pki);
+    let mut doc = TestDocument::generate(&spec, &pki);
+    // PACE offered only with a mapping countersign does not implement: BAC, and the record says
+    // why.
+    doc.card_access = Some(icao9303::security_infos::build::set(&[
+        icao9303::security_infos::build::pace_info(
+            icao9303::security_infos::PaceProtocol {
+                agreement: icao9303::security_infos::KeyAgreement::Ecdh,
+                mapping: icao9303::security_infos::Mapping::Integrated,
+                cipher: icao9303::cipher::Cipher::Aes128,
+            },
+            icao9303::ec::Curve::NistP256,
+        ),
+    ]));
     let mut chip = Chip::new(doc.clone(), ChipOptions::default());
     let read = read_document(&mut chip, &doc.key, &ReadOptions::default()).unwrap();
     let later = CivilDate::new(2040, 1, 1).unwrap();
@@ -124,6 +136,33 @@ fn tampering_pace_and_expiry_are_reported_never_hidden() {
             .contains("DG11")
     );
     assert_eq!(find("pace_offered").result, CheckResult::Unknown);
+    assert!(
+        find("pace_offered")
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("ECDH-IM AES-128 on P-256"),
+        "{:?}",
+        find("pace_offered")
+    );
+    assert_eq!(id.access_protocol.as_deref(), Some("BAC"));
+    // A PACE-only document: access protocol PACE, and a `pace` check with what was used.
+    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+    spec.pace_only = true;
+    spec.pace_curve = icao9303::ec::Curve::BrainpoolP256r1;
+    let doc = TestDocument::generate(&spec, &pki);
+    let mut chip = Chip::new(doc.clone(), ChipOptions::default());
+    let read = read_document(&mut chip, &doc.key, &ReadOptions::default()).unwrap();
+    let c = capture_of(&read, &doc.key, &device(), None, later);
+    let id = c.identity.as_ref().unwrap();
+    assert_eq!(id.access_protocol.as_deref(), Some("PACE"));
+    let pace = id.checks.iter().find(|c| c.name == "pace").unwrap();
+    assert_eq!(pace.result, CheckResult::Pass);
+    assert_eq!(
+        pace.detail.as_deref(),
+        Some("ECDH-GM brainpoolP256r1 AES-128, MRZ password")
+    );
+    assert!(!id.checks.iter().any(|c| c.name == "pace_offered"));
     assert_eq!(find("not_expired").result, CheckResult::Fail);
     assert_eq!(
         find("csca_chain").detail.as_deref(),

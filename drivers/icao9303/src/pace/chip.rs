@@ -65,6 +65,11 @@ impl PaceChip {
         }
     }
 
+    /// Power-on or reset: no PACE under way.
+    pub fn reset(&mut self) {
+        self.step = Step::Idle;
+    }
+
     /// MSE:Set AT (`00 22 C1 A4`): protocol OID, password reference, optional parameter id.
     pub fn set_at(&mut self, cmd: &Command) -> Result<(), u16> {
         self.step = Step::Idle;

@@ -1,4 +1,5 @@
-//! The chip side of an eMRTD: the application, BAC, secure messaging and the files of a
+//! The chip side of an eMRTD: EF.CardAccess, PACE (when the document offers it), the
+//! application, BAC (refused with 6A88 by a PACE-only chip), secure messaging and the files of a
 //! [`TestDocument`], with faults (length errors above a set Le, removal after N APDUs, slow
 //! replies, fixed challenges for the ICAO worked example).
 
@@ -7,6 +8,8 @@ use std::time::Duration;
 use crate::access;
 use crate::apdu::{self, Command, Response};
 use crate::crypto::{self, Key16};
+use crate::pace::Password;
+use crate::pace::chip::{ChipAnswer, ChipPaceFixed, PaceChip};
 use crate::read::{AID, Transceiver, TransmitError};
 use crate::sm::SecureMessaging;
 use crate::tlv;
@@ -45,12 +48,23 @@ pub struct Chip {
     selected: Option<u16>,
     sm: Option<SecureMessaging>,
     challenge: Option<[u8; 8]>,
+    pace: Option<PaceChip>,
     /// APDUs received since power-on.
     pub apdus: u32,
 }
 
 impl Chip {
     pub fn new(doc: TestDocument, options: ChipOptions) -> Chip {
+        let pace = doc.pace.clone().map(|params| {
+            PaceChip::new(
+                params,
+                vec![
+                    (1, Password::Mrz(doc.key.clone()).key()),
+                    (2, Password::Can(doc.can.clone()).key()),
+                ],
+                ChipPaceFixed::default(),
+            )
+        });
         Chip {
             doc,
             options,
@@ -58,6 +72,7 @@ impl Chip {
             selected: None,
             sm: None,
             challenge: None,
+            pace,
             apdus: 0,
         }
     }
@@ -68,6 +83,9 @@ impl Chip {
         self.selected = None;
         self.sm = None;
         self.challenge = None;
+        if let Some(pace) = &mut self.pace {
+            pace.reset();
+        }
     }
 
     pub fn process(&mut self, bytes: &[u8]) -> ChipReply {
@@ -114,10 +132,33 @@ impl Chip {
     }
 
     fn plain(&mut self, cmd: &Command) -> Response {
-        if cmd.cla != 0x00 {
+        // Command chaining (CLA 10) only for PACE's GENERAL AUTHENTICATE.
+        if cmd.cla != 0x00 && !(cmd.cla == 0x10 && cmd.ins == 0x86) {
             return Response::status(apdu::SW_CLA_NOT_SUPPORTED);
         }
         match (cmd.ins, cmd.p1) {
+            (0x22, 0xC1) if cmd.p2 == 0xA4 => match &mut self.pace {
+                Some(pace) => {
+                    let result = pace.set_at(cmd);
+                    self.reset_session();
+                    match result {
+                        Ok(()) => Response::status(apdu::SW_OK),
+                        Err(sw) => Response::status(sw),
+                    }
+                }
+                None => Response::status(apdu::SW_INS_NOT_SUPPORTED),
+            },
+            (0x86, _) => match &mut self.pace {
+                Some(pace) => match pace.general_authenticate(cmd) {
+                    Ok(ChipAnswer::Data(d)) => Response::new(d, apdu::SW_OK),
+                    Ok(ChipAnswer::Done(d, session)) => {
+                        self.sm = Some(session);
+                        Response::new(d, apdu::SW_OK)
+                    }
+                    Err(sw) => Response::status(sw),
+                },
+                None => Response::status(apdu::SW_INS_NOT_SUPPORTED),
+            },
             (0xA4, 0x04) => {
                 self.reset_session();
                 self.app_selected = cmd.data == AID && !self.options.no_application;
@@ -161,7 +202,10 @@ impl Chip {
                 };
                 if fid & 0x1F == FID_CARD_ACCESS & 0x1F && !self.app_selected {
                     return match &self.doc.card_access {
-                        Some(bytes) => read(bytes, offset, cmd.le.unwrap_or(256)),
+                        Some(bytes) => {
+                            self.selected = Some(FID_CARD_ACCESS);
+                            read(bytes, offset, cmd.le.unwrap_or(256))
+                        }
                         None => Response::status(apdu::SW_FILE_NOT_FOUND),
                     };
                 }
@@ -195,6 +239,16 @@ impl Chip {
 
     fn secure(&mut self, cmd: &Command) -> Response {
         match cmd.ins {
+            // After PACE the application is selected under secure messaging.
+            0xA4 if cmd.p1 == 0x04 => {
+                self.app_selected = cmd.data == AID && !self.options.no_application;
+                self.selected = None;
+                Response::status(if self.app_selected {
+                    apdu::SW_OK
+                } else {
+                    apdu::SW_FILE_NOT_FOUND
+                })
+            }
             0xA4 => match cmd.data.as_slice() {
                 [a, b] if self.doc.file(u16::from_be_bytes([*a, *b])).is_some() => {
                     self.selected = Some(u16::from_be_bytes([*a, *b]));

@@ -3,8 +3,12 @@
 //! signed by a [`TestPki`]; faults: a tampered data group, PACE offered or PACE only.
 //! All names and numbers are synthetic.
 
+use crate::cipher::Cipher;
+use crate::ec::Curve;
 use crate::lds::{self, LdsFile};
 use crate::mrz::{self, MrzKey};
+use crate::pace::PaceParams;
+use crate::security_infos::{self, KeyAgreement, Mapping, PaceProtocol};
 use crate::sod::HashAlg;
 
 use super::pki::TestPki;
@@ -47,6 +51,11 @@ pub struct DocumentSpec {
     pub pace_offered: bool,
     /// The chip refuses BAC (6A88) and offers PACE only.
     pub pace_only: bool,
+    /// PACE's curve and cipher (ECDH generic mapping) when PACE is offered.
+    pub pace_curve: Curve,
+    pub pace_cipher: Cipher,
+    /// The card access number printed on the data page (a PACE password besides the MRZ).
+    pub can: String,
 }
 
 impl DocumentSpec {
@@ -57,6 +66,9 @@ impl DocumentSpec {
             tamper_dg: None,
             pace_offered: false,
             pace_only: false,
+            pace_curve: Curve::NistP256,
+            pace_cipher: Cipher::Aes128,
+            can: "123456".into(),
         }
     }
 }
@@ -70,14 +82,11 @@ pub struct TestDocument {
     files: Vec<(u16, Vec<u8>)>,
     /// EF.CardAccess, when the chip has one.
     pub card_access: Option<Vec<u8>>,
+    /// The PACE the chip runs (the PACEInfo of EF.CardAccess), when it offers PACE.
+    pub pace: Option<PaceParams>,
+    pub can: String,
     pub pace_only: bool,
 }
-
-/// EF.CardAccess with one PACEInfo: id-PACE-ECDH-GM-AES-CBC-CMAC-128, version 2, P-256.
-const CARD_ACCESS_PACE: [u8; 22] = [
-    0x31, 0x14, 0x30, 0x12, 0x06, 0x0A, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04, 0x02, 0x02,
-    0x02, 0x01, 0x02, 0x02, 0x01, 0x0C,
-];
 
 /// A synthetic face: an oval on a plain background, `width`×`height`, RGB.
 pub fn synthetic_face(width: u32, height: u32) -> Vec<u8> {
@@ -233,11 +242,25 @@ impl TestDocument {
             (LdsFile::Sod.fid(), sod),
         ];
         files.extend(dgs.into_iter().map(|(n, b)| (LdsFile::Dg(n).fid(), b)));
+        let pace = (spec.pace_offered || spec.pace_only).then(|| {
+            PaceParams::new(
+                PaceProtocol {
+                    agreement: KeyAgreement::Ecdh,
+                    mapping: Mapping::Generic,
+                    cipher: spec.pace_cipher,
+                },
+                spec.pace_curve,
+            )
+        });
         TestDocument {
             mrz: mrz_text,
             key,
             files,
-            card_access: (spec.pace_offered || spec.pace_only).then(|| CARD_ACCESS_PACE.to_vec()),
+            card_access: pace.as_ref().map(|p| {
+                security_infos::build::set(&[security_infos::build::pace_info(p.protocol, p.curve)])
+            }),
+            pace,
+            can: spec.can.clone(),
             pace_only: spec.pace_only,
         }
     }

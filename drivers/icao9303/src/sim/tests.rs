@@ -162,23 +162,6 @@ fn wrong_mrz_pace_only_and_removal_are_told_apart() {
         "{e}"
     );
 
-    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
-    spec.pace_only = true;
-    let (_, result) = read_doc(&spec, ChipOptions::default());
-    let e = result.unwrap_err();
-    assert!(
-        matches!(e, ReadError::Access(AccessError::PaceOnly { .. })),
-        "{e}"
-    );
-
-    spec.pace_only = false;
-    spec.pace_offered = true;
-    let (_, result) = read_doc(&spec, ChipOptions::default());
-    assert!(
-        result.unwrap().pace_offered,
-        "PACE offered, BAC used: recorded"
-    );
-
     let (_, result) = read_doc(
         &DocumentSpec::new(DocumentKind::PassportJpeg),
         ChipOptions {
@@ -377,4 +360,154 @@ fn rsa_pkcs1_and_pss_signatures_verify_and_chain() {
 
 fn doc_mrz() -> String {
     TestDocument::generate(&DocumentSpec::new(DocumentKind::PassportJpeg), pki()).mrz
+}
+
+/// PACE-only documents on every curve and cipher read with PACE and pass passive
+/// authentication; a chip offering PACE and BAC is read with PACE too.
+#[test]
+fn pace_only_documents_read_with_pace_on_every_curve_and_cipher() {
+    use crate::cipher::Cipher;
+    use crate::ec::Curve;
+    let store = store(pki());
+    for curve in Curve::ALL {
+        for cipher in [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256] {
+            let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+            spec.pace_only = true;
+            spec.pace_curve = curve;
+            spec.pace_cipher = cipher;
+            let (_, result) = read_doc(&spec, ChipOptions::default());
+            let read = result.unwrap_or_else(|e| panic!("{curve:?} {cipher:?}: {e}"));
+            assert_eq!(read.access.as_str(), "PACE");
+            assert_eq!(read.sm_cipher, cipher.name());
+            assert!(read.pace_offered);
+            let (described, password) = read.pace.clone().unwrap();
+            assert_eq!(
+                described,
+                format!("ECDH-GM {} {}", curve.name(), cipher.name())
+            );
+            assert_eq!(password, "MRZ");
+            assert_eq!(
+                verdicts(&pa_of(&read, Some(&store))),
+                [
+                    ("sod_hashes", Verdict::Pass),
+                    ("sod_signature", Verdict::Pass),
+                    ("csca_chain", Verdict::Pass)
+                ]
+            );
+        }
+    }
+    let mut spec = DocumentSpec::new(DocumentKind::ExitEntryPermit);
+    spec.pace_offered = true;
+    spec.pace_curve = Curve::BrainpoolP256r1;
+    let (_, result) = read_doc(&spec, ChipOptions::default());
+    let read = result.unwrap();
+    assert_eq!(read.access.as_str(), "PACE");
+    assert_eq!(read.pace_not_used, None);
+    // PACE costs 5 APDUs where BAC costs 2; the SELECT is the same.
+    let (_, bac) = read_doc(
+        &DocumentSpec::new(DocumentKind::ExitEntryPermit),
+        ChipOptions::default(),
+    );
+    assert_eq!(read.stats.access_apdus, bac.unwrap().stats.access_apdus + 3);
+}
+
+#[test]
+fn wrong_mrz_can_and_unsupported_pace_are_reported() {
+    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+    spec.pace_only = true;
+    spec.pace_curve = crate::ec::Curve::BrainpoolP256r1;
+    let doc = TestDocument::generate(&spec, pki());
+    // A wrong MRZ under PACE: the chip refuses the token (6300), the clerk checks the MRZ.
+    let wrong = MrzKey::new("E12345678", "850316", "330101").unwrap();
+    let e = read_document(
+        &mut Chip::new(doc.clone(), ChipOptions::default()),
+        &wrong,
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, ReadError::Access(AccessError::WrongKey { sw: 0x6300 })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("check the MRZ"), "{e}");
+    // The CAN opens the chip (even with a wrong MRZ); a wrong CAN is said to be the CAN.
+    let with_can = |can: &str| ReadOptions {
+        can: Some(can.into()),
+        ..Default::default()
+    };
+    let read = read_document(
+        &mut Chip::new(doc.clone(), ChipOptions::default()),
+        &wrong,
+        &with_can("123456"),
+    )
+    .unwrap();
+    assert_eq!(read.pace.unwrap().1, "CAN");
+    let e = read_document(
+        &mut Chip::new(doc.clone(), ChipOptions::default()),
+        &doc.key,
+        &with_can("123457"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, ReadError::Access(AccessError::WrongCan { sw: 0x6300 })),
+        "{e}"
+    );
+    // BAC against the PACE-only chip: GET CHALLENGE answers, EXTERNAL AUTHENTICATE is refused
+    // with 6A88, as German passports do; the reader names it PACE-only.
+    let mut chip = Chip::new(doc.clone(), ChipOptions::default());
+    let select =
+        crate::apdu::Command::new(0, 0xA4, 0x04, 0x0C).with_data(crate::read::AID.to_vec());
+    assert_eq!(chip.transmit(&select.encode()).unwrap(), [0x90, 0x00]);
+    let mut transmit = |cmd: &crate::apdu::Command| {
+        crate::apdu::Response::parse(&chip.transmit(&cmd.encode()).unwrap()).map_err(|_| ())
+    };
+    let e = crate::access::bac(
+        &mut transmit,
+        &doc.key,
+        crate::access::BacTerminal::random(),
+        None,
+    )
+    .unwrap()
+    .unwrap_err();
+    assert!(matches!(e, AccessError::PaceOnly { sw: 0x6A88, .. }), "{e}");
+
+    // PACE offered only with the integrated mapping: BAC is used and the record says why; a
+    // PACE-only chip with it is reported as such, naming what it offers.
+    let im = crate::security_infos::build::set(&[crate::security_infos::build::pace_info(
+        crate::security_infos::PaceProtocol {
+            agreement: crate::security_infos::KeyAgreement::Ecdh,
+            mapping: crate::security_infos::Mapping::Integrated,
+            cipher: crate::cipher::Cipher::Aes256,
+        },
+        crate::ec::Curve::BrainpoolP384r1,
+    )]);
+    let mut offered = TestDocument::generate(&DocumentSpec::new(DocumentKind::PassportJpeg), pki());
+    offered.card_access = Some(im.clone());
+    let key = offered.key.clone();
+    let read = read_document(
+        &mut Chip::new(offered, ChipOptions::default()),
+        &key,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(read.access.as_str(), "BAC");
+    assert!(read.pace_offered);
+    assert_eq!(
+        read.pace_not_used.as_deref(),
+        Some(
+            "the chip offers PACE only as ECDH-IM AES-256 on brainpoolP384r1, which countersign does not implement; read with BAC"
+        )
+    );
+    let mut only = doc;
+    only.card_access = Some(im);
+    let e = read_document(
+        &mut Chip::new(only, ChipOptions::default()),
+        &key,
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ReadError::Access(AccessError::PaceOnly { offered, .. }) if offered.contains("ECDH-IM AES-256 on brainpoolP384r1")),
+        "{e}"
+    );
 }
