@@ -137,7 +137,7 @@ fn exit_entry_permit_3x30() {
 }
 
 #[test]
-fn wrong_mrz_pace_only_and_card_pulled_mid_read_are_reported() {
+fn wrong_mrz_and_card_pulled_mid_read_are_reported() {
     let dir = tempfile::tempdir().unwrap();
 
     let pcscd = Pcscd::start(&dir.path().join("wrong-mrz"));
@@ -160,14 +160,6 @@ fn wrong_mrz_pace_only_and_card_pulled_mid_read_are_reported() {
     let (code, _, stderr) =
         pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, Some(0), "{stderr}");
-
-    let pcscd = Pcscd::start(&dir.path().join("pace-only"));
-    let emulator = pcscd.emulator(&["--pace-only"]);
-    let key = emulator.key_args();
-    let (code, _, stderr) =
-        pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(code, Some(5), "{stderr}");
-    assert!(stderr.contains("PACE only"), "{stderr}");
 
     let pcscd = Pcscd::start(&dir.path().join("pulled"));
     let emulator = pcscd.emulator(&["--remove-after-apdus", "20"]);
@@ -251,6 +243,98 @@ fn tampered_group_and_foreign_csca_fail_passive_authentication_by_name() {
     assert_eq!(check(&doc, "sod_hashes")["result"], "pass");
 }
 
+/// PACE-only documents (BAC refused with 6A88) on brainpoolP256r1 and NIST P-256 read through
+/// pcscd and vpcd with PACE: the output names the protocol and its parameters, passive
+/// authentication passes; the CAN opens the chip too.
+#[test]
+fn pace_only_documents_on_both_curves_read_with_pace() {
+    for (curve, cipher, document) in [
+        ("brainpoolP256r1", "AES-128", "passport-jpeg"),
+        ("P-256", "AES-256", "exit-entry-permit"),
+    ] {
+        let doc = read_ok(
+            document,
+            &[
+                "--pace-only",
+                "--pace-curve",
+                curve,
+                "--pace-cipher",
+                cipher,
+            ],
+        );
+        assert_eq!(doc["access_protocol"], "PACE", "{doc}");
+        assert_eq!(doc["read"]["secure_messaging"], cipher);
+        assert_eq!(
+            doc["read"]["pace"],
+            format!("ECDH-GM {curve} {cipher}").as_str()
+        );
+        assert_eq!(
+            check(&doc, "pace")["detail"],
+            format!("ECDH-GM {curve} {cipher}, MRZ password").as_str()
+        );
+        all_pass(&doc);
+    }
+    // The card access number instead of the MRZ (3DES secure messaging after PACE).
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let emulator = pcscd.emulator(&[
+        "--pace-only",
+        "--pace-curve",
+        "brainpoolP256r1",
+        "--pace-cipher",
+        "3DES",
+        "--can",
+        "480173",
+    ]);
+    assert_eq!(emulator.ready["can"], "480173");
+    let key = emulator.key_args();
+    let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+    args.extend(["--can", "480173"]);
+    let (code, doc, stderr) = pcscd.read_document(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(doc["access_protocol"], "PACE");
+    assert_eq!(doc["read"]["secure_messaging"], "3DES");
+    assert_eq!(
+        check(&doc, "pace")["detail"],
+        "ECDH-GM brainpoolP256r1 3DES, CAN password"
+    );
+}
+
+/// A wrong MRZ or CAN on a PACE-only chip is refused cleanly (exit 5, what to check), and the
+/// same chip then reads with the right one.
+#[test]
+fn wrong_pace_passwords_are_rejected_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let emulator = pcscd.emulator(&["--pace-only", "--pace-curve", "brainpoolP256r1"]);
+    let (code, doc, stderr) = pcscd.read_document(&[
+        "--doc-number",
+        "E12345678",
+        "--birth",
+        "850316",
+        "--expiry",
+        "330101",
+    ]);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(doc.is_null());
+    assert!(
+        stderr.contains("authentication failed (status 6300)") && stderr.contains("check the MRZ"),
+        "{stderr}"
+    );
+    let key = emulator.key_args();
+    let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+    args.extend(["--can", "654321"]);
+    let (code, _, stderr) = pcscd.read_document(&args);
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(stderr.contains("the CAN does not match"), "{stderr}");
+    let (code, _, stderr) = pcscd.read_document(&["--can", "12345"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, doc, stderr) =
+        pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(doc["access_protocol"], "PACE");
+}
+
 /// Read time of a 20 KB DG2 through pcscd and vpcd (docs/performance.md, "Travel documents").
 #[test]
 fn read_time_of_a_20_kb_dg2() {
@@ -280,6 +364,51 @@ fn read_time_of_a_20_kb_dg2() {
     // BAC (2) + EF.CardAccess and SELECT (2) + per file SELECT + head + 0xDF blocks.
     assert!((100..=130).contains(&apdus), "{apdus}");
     assert!(ms < 5_000, "{ms} ms");
+
+    // The same document PACE-only on each curve: PACE's 5 APDUs instead of BAC's 2, and the
+    // time of the access step alone.
+    for curve in ["brainpoolP256r1", "P-256"] {
+        let pcscd = Pcscd::start(&dir.path().join(curve));
+        let emulator = pcscd.emulator(&[
+            "--face-bytes",
+            "20000",
+            "--pace-only",
+            "--pace-curve",
+            curve,
+        ]);
+        let key = emulator.key_args();
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let (code, doc, stderr) =
+                pcscd.read_document(&key.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(code, Some(0), "{stderr}");
+            assert_eq!(doc["access_protocol"], "PACE");
+            let read = &doc["read"];
+            runs.push((
+                read["ms"].as_u64().unwrap(),
+                read["apdus"].as_u64().unwrap(),
+                read["access_ms"].as_u64().unwrap(),
+                read["access_apdus"].as_u64().unwrap(),
+            ));
+        }
+        runs.sort();
+        let (pace_ms, pace_apdus, access_ms, access_apdus) = runs[runs.len() / 2];
+        eprintln!(
+            "PACE ({curve}, AES-128) read through pcscd+vpcd: whole read {pace_apdus} APDUs, median {pace_ms} ms; access step {access_apdus} APDUs, {access_ms} ms (runs: {:?})",
+            runs.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>()
+        );
+        // 3 APDUs more than BAC; EF.SOD's length (its signature's DER) moves a block boundary
+        // now and then.
+        assert!(
+            (apdus + 2..=apdus + 4).contains(&pace_apdus),
+            "{pace_apdus} vs {apdus}"
+        );
+        assert_eq!(
+            access_apdus, 7,
+            "EF.CardAccess, Set AT, 4 GENERAL AUTHENTICATE, SELECT"
+        );
+        assert!(pace_ms < 5_000, "{pace_ms} ms");
+    }
 }
 
 /// The daemon watches two readers at once, reads each document presented once its MRZ arrives
@@ -319,6 +448,9 @@ fn travel_documents_read_at_the_counter_become_records() {
             "passport-jp2",
             "--csca-out",
             csca_2.to_str().unwrap(),
+            "--pace-only",
+            "--pace-curve",
+            "brainpoolP256r1",
         ],
     );
     let daemon = Proc::spawn(
@@ -353,10 +485,16 @@ fn travel_documents_read_at_the_counter_become_records() {
         documents,
         [("counter", "exit_entry_permit"), ("window", "passport")]
     );
-    for record in &records {
+    // The permit has BAC only; the passport is PACE-only: each record says how it was read.
+    for (record, protocol) in records.iter().zip(["BAC", "PACE"]) {
         assert_eq!(record.devices[0].kind, "pcsc");
         let id = &record.identities[0];
-        assert_eq!(id.access_protocol.as_deref(), Some("BAC"));
+        assert_eq!(id.access_protocol.as_deref(), Some(protocol));
+        let pace = id.checks.iter().find(|c| c.name == "pace");
+        assert_eq!(
+            pace.and_then(|c| c.detail.as_deref()),
+            (protocol == "PACE").then_some("ECDH-GM brainpoolP256r1 AES-128, MRZ password")
+        );
         for c in &id.checks {
             assert_eq!(c.result, CheckResult::Pass, "{c:?}");
         }
