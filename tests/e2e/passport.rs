@@ -335,6 +335,96 @@ fn wrong_pace_passwords_are_rejected_cleanly() {
     assert_eq!(doc["access_protocol"], "PACE");
 }
 
+/// OpenPACE (Debian's libeac: BSI TR-03110 in C, OpenSC's PACE library) as an independent
+/// terminal: `drivers/icao9303/tests/peers/openpace_terminal.c` moves APDUs through pcscd and
+/// lets OpenPACE run every PACE step and its own secure messaging against the emulator, on
+/// brainpoolP256r1, P-256 and brainpoolP384r1, with the MRZ and the CAN, AES and 3DES.
+#[test]
+fn openpace_runs_pace_against_the_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = root.join("drivers/icao9303/tests/peers/openpace_terminal.c");
+    let flags = std::process::Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libeac", "libpcsclite"])
+        .output()
+        .expect("pkg-config");
+    assert!(
+        flags.status.success(),
+        "OpenPACE's development files are missing: run ./scripts/test, which installs libeac-dev ({})",
+        String::from_utf8_lossy(&flags.stderr)
+    );
+    let exe = dir.path().join("openpace_terminal");
+    let cc = std::process::Command::new("cc")
+        .args(["-Wall", "-O1", "-o"])
+        .arg(&exe)
+        .arg(&source)
+        .args(String::from_utf8_lossy(&flags.stdout).split_whitespace())
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    for (curve, cipher, password) in [
+        ("brainpoolP256r1", "AES-128", "mrz"),
+        ("P-256", "AES-256", "can"),
+        ("brainpoolP384r1", "3DES", "mrz"),
+    ] {
+        let pcscd = Pcscd::start(&dir.path().join(curve));
+        let emulator = pcscd.emulator(&[
+            "--pace-only",
+            "--pace-curve",
+            curve,
+            "--pace-cipher",
+            cipher,
+            "--can",
+            "802417",
+        ]);
+        let r = &emulator.ready;
+        let secret = if password == "mrz" {
+            icao9303::MrzKey::new(
+                r["document_number"].as_str().unwrap(),
+                r["birth_date"].as_str().unwrap(),
+                r["expiry_date"].as_str().unwrap(),
+            )
+            .unwrap()
+            .mrz_information()
+        } else {
+            "802417".into()
+        };
+        let out = std::process::Command::new(&exe)
+            .env("PCSCLITE_CSOCK_NAME", &pcscd.socket)
+            .args([READER, password, &secret])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{curve} {cipher} {password}: {stdout}{stderr}\n--- emulator ---\n{}",
+            emulator.proc.stderr()
+        );
+        // EF.COM's first bytes, read under OpenPACE's secure messaging: tag 60, LDS 1.7.
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(last.starts_with("OK id-PACE-ECDH-GM-"), "{stdout}");
+        assert!(last.contains(" 60"), "{stdout}");
+        eprintln!("OpenPACE against the emulator, {curve} {cipher} {password}: {last}");
+        // A wrong password: OpenPACE's token is refused by the chip.
+        let out = std::process::Command::new(&exe)
+            .env("PCSCLITE_CSOCK_NAME", &pcscd.socket)
+            .args([READER, "can", "000000"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("(tokens) answered 6300"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Read time of a 20 KB DG2 through pcscd and vpcd (docs/performance.md, "Travel documents").
 #[test]
 fn read_time_of_a_20_kb_dg2() {
