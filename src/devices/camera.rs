@@ -28,6 +28,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often an idle supervisor looks for requests.
 const IDLE_TICK: Duration = Duration::from_millis(20);
+/// How often a camera without auto-capture is checked for being there.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
 
 /// The frame source `config` names (not opened yet).
 pub fn source(config: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraError> {
@@ -157,6 +159,7 @@ impl Supervisor {
         let mut backoff = BACKOFF_FIRST;
         let mut next_open = Instant::now();
         let mut next_look = Instant::now();
+        let mut next_check = Instant::now();
         let mut ended = false;
         while !self.stop.load(Ordering::Relaxed) {
             let Some(cam) = camera.as_mut() else {
@@ -196,6 +199,11 @@ impl Supervisor {
                     Ok(_) => Ok(Ok(())),
                     Err(e) => Ok(Err(e)),
                 }
+            } else if !ended && Instant::now() >= next_check {
+                // Idle: take a frame now and then, so an unplugged camera is noticed (and
+                // reopened) before the next request rather than by it.
+                next_check = Instant::now() + IDLE_CHECK;
+                Ok(cam.next_good_frame().map(|_| ()))
             } else {
                 std::thread::sleep(IDLE_TICK);
                 Ok(Ok(()))

@@ -128,7 +128,7 @@ impl Supervisor {
                 return Ok(Ok(0));
             }
             Err(e) => {
-                self.problem(&e);
+                self.problem(&e, !polled);
                 return Ok(Err(format!("scanner {}: {e}", self.name)));
             }
         };
@@ -156,7 +156,7 @@ impl Supervisor {
         Ok(match stopped {
             None => Ok(count),
             Some(e) => {
-                self.problem(&e);
+                self.problem(&e, !polled);
                 Err(format!(
                     "scanner {}: {count} page(s) captured, then: {e}",
                     self.name
@@ -165,16 +165,21 @@ impl Supervisor {
         })
     }
 
-    fn problem(&mut self, e: &ScanError) {
+    /// Reports a failed scan: to the counter's screen (an event) each time a scan was asked for,
+    /// once per change of problem when the feeder is polled; to the log once per change.
+    fn problem(&mut self, e: &ScanError, asked: bool) {
         let problem = e.to_string();
-        emit(
-            &self.events,
-            Event::QualityProblem {
-                device: self.name.clone(),
-                reason: problem.clone(),
-            },
-        );
-        if self.last_problem != problem {
+        let changed = self.last_problem != problem;
+        if asked || changed {
+            emit(
+                &self.events,
+                Event::QualityProblem {
+                    device: self.name.clone(),
+                    reason: problem.clone(),
+                },
+            );
+        }
+        if changed {
             warn!(scanner = %self.name, kind = e.kind(), %problem, "scan failed");
             self.last_problem = problem;
         }

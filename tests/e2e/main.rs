@@ -17,6 +17,7 @@ mod backlog;
 mod capacity;
 mod capture_cli;
 mod capture_daemon;
+mod capture_session;
 mod chaos;
 mod cli;
 mod crash;
