@@ -165,7 +165,8 @@ pub struct Identity {
     /// Travel documents: the MRZ as stored in the chip's DG1, field by field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mrz: Option<MrzFields>,
-    /// Travel documents: how the chip was accessed (`BAC`; `PACE` once supported).
+    /// Travel documents: how the chip was accessed (`PACE` or `BAC`; the `pace` check says
+    /// with which parameters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_protocol: Option<String>,
     /// Travel documents: DG11 personal number (or the TD3 MRZ's optional data).
@@ -229,7 +230,10 @@ pub struct MrzFields {
 /// - `sod_signature`: the document signer's CMS signature over the security object;
 /// - `csca_chain`: the signer's certificate chains to a configured CSCA (`unknown` when none is
 ///   configured or the algorithm is not supported, never `fail` for that);
-/// - `pace_offered`: present when the chip offers PACE but was read with BAC (`unknown`);
+/// - `pace`: present (`pass`) when read with PACE; the detail names mapping, curve, cipher and
+///   password (`ECDH-GM brainpoolP256r1 AES-128, MRZ password`);
+/// - `pace_offered`: present when the chip offers PACE but was read with BAC (`unknown`, the
+///   detail says why);
 /// - `face_conversion`: the DG2 image could be converted to JPEG (the original is kept);
 /// - `not_expired`: the expiry date is today or later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
