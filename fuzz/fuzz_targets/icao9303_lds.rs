@@ -1,9 +1,14 @@
 //! The ICAO 9303 parsers on arbitrary chip bytes: BER-TLV, EF.COM, DG1 (MRZ), DG2 (ISO 19794-5
 //! face record), DG11/DG12, EF.SOD (CMS SignedData and the LDS security object) with passive
-//! authentication, CSCA files, secure messaging objects and command APDUs. No panic on any
-//! input; errors are values.
+//! authentication, CSCA files, secure messaging objects and command APDUs; SecurityInfos
+//! (EF.CardAccess, DG14) and PACE: the terminal fed arbitrary chip answers, the emulator's chip
+//! side fed arbitrary commands, AES secure messaging. No panic on any input; errors are values.
 #![no_main]
 
+use icao9303::cipher::Cipher;
+use icao9303::ec::Curve;
+use icao9303::pace::{self, Password};
+use icao9303::security_infos::{self, KeyAgreement, Mapping, PaceProtocol};
 use icao9303::{apdu, lds, mrz, pa, sm, sod, tlv};
 use libfuzzer_sys::fuzz_target;
 
@@ -48,4 +53,62 @@ fuzz_target!(|data: &[u8]| {
         data: data.to_vec(),
         le: None,
     });
+    let mut aes = sm::SecureMessaging::new(Cipher::Aes256.sm(&[3; 32], &[4; 32]), &[0; 16]);
+    let _ = aes.unprotect(&apdu::Response::new(data.to_vec(), 0x9000));
+
+    // SecurityInfos as EF.CardAccess (31) and DG14 (6E), and the choice of PACE parameters.
+    for bytes in [
+        data.to_vec(),
+        tlv::encode(0x31, data),
+        tlv::encode(0x6E, &tlv::encode(0x31, data)),
+    ] {
+        if let Ok(infos) = security_infos::parse(&bytes) {
+            let _ = pace::choose(&infos);
+        }
+    }
+
+    // The PACE terminal against a chip answering with pieces of the input (each piece one
+    // response: data ‖ SW), on the curve and cipher the first byte picks.
+    let pick = data.first().copied().unwrap_or(0);
+    let curve = Curve::ALL[usize::from(pick & 3)];
+    let cipher = [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256][usize::from(pick >> 2 & 3)];
+    let params = pace::PaceParams::new(
+        PaceProtocol {
+            agreement: KeyAgreement::Ecdh,
+            mapping: Mapping::Generic,
+            cipher,
+        },
+        curve,
+    );
+    let mut pieces = data.get(1..).unwrap_or_default().split(|b| *b == 0xFF);
+    let mut transmit = |_: &apdu::Command| -> Result<apdu::Response, ()> {
+        let piece = pieces.next().ok_or(())?;
+        let mut bytes = piece.to_vec();
+        bytes.extend_from_slice(&[0x90, 0x00]);
+        apdu::Response::parse(&bytes).map_err(|_| ())
+    };
+    let key = mrz::MrzKey::new("E12345678", "850315", "330101").unwrap();
+    let _ = pace::pace(
+        &mut transmit,
+        &Password::Mrz(key.clone()),
+        &params,
+        &pace::PaceTerminal::default(),
+    );
+
+    // The chip side: Set AT, then the input as GENERAL AUTHENTICATE data.
+    let mut chip = pace::chip::PaceChip::new(
+        params.clone(),
+        vec![(1, Password::Mrz(key).key())],
+        pace::chip::ChipPaceFixed::default(),
+    );
+    let _ = chip.set_at(&apdu::Command::new(0, 0x22, 0xC1, 0xA4).with_data(data.to_vec()));
+    let mut set = tlv::encode(0x80, &params.oid);
+    set.extend_from_slice(&tlv::encode(0x83, &[1]));
+    let _ = chip.set_at(&apdu::Command::new(0, 0x22, 0xC1, 0xA4).with_data(set));
+    for (i, piece) in data.split(|b| *b == 0xFF).take(4).enumerate() {
+        let cla = if i == 3 { 0x00 } else { 0x10 };
+        let _ = chip.general_authenticate(
+            &apdu::Command::new(cla, 0x86, 0, 0).with_data(tlv::encode(0x7C, piece)),
+        );
+    }
 });
