@@ -125,6 +125,7 @@ pub fn spawn_with(
                 events,
                 stop,
                 last_problem: String::new(),
+                detail: String::new(),
             }
             .run(source)
         })
@@ -148,6 +149,8 @@ struct Supervisor {
     stop: Arc<AtomicBool>,
     detector: StillnessDetector,
     last_problem: String,
+    /// The open camera, for the records' device detail (`Eloam S1300 (usb-...) 4208x3120`).
+    detail: String,
 }
 
 /// The station stopped listening: the supervisor ends.
@@ -242,6 +245,7 @@ impl Supervisor {
         };
         let cam = open(source, &self.config).map_err(|(e, s)| (e, Some(s)))?;
         let n = cam.negotiated();
+        self.detail = format!("{} {}x{}", n.description, n.width, n.height);
         info!(
             camera = %self.name,
             device = %n.description,
@@ -302,7 +306,7 @@ impl Supervisor {
                 },
             );
         }
-        self.deliver(cam, page, "request", asked)?;
+        self.send(page, "request", asked)?;
         let _ = request.reply.send(Ok(1));
         Ok(Ok(()))
     }
@@ -330,7 +334,7 @@ impl Supervisor {
                     return Ok(());
                 }
                 info!(camera = %self.name, change, "auto-capture: a new page lies still");
-                self.deliver_auto(page, started)
+                self.send(page, "auto-capture", started)
             }
             Decision::SameView(change) => {
                 debug!(camera = %self.name, change, "auto-capture: the same page is still there");
@@ -343,30 +347,8 @@ impl Supervisor {
         }
     }
 
-    fn deliver_auto(&mut self, page: page::Page, started: Instant) -> Result<(), StationGone> {
-        let detail = format!("auto-capture ({})", self.name);
-        self.send(page, detail, "auto", started)
-    }
-
-    fn deliver(
-        &mut self,
-        cam: &Camera,
-        page: page::Page,
-        how: &str,
-        started: Instant,
-    ) -> Result<(), StationGone> {
-        let n = cam.negotiated();
-        let detail = format!("{} {}x{}", n.description, n.width, n.height);
-        self.send(page, detail, how, started)
-    }
-
-    fn send(
-        &mut self,
-        page: page::Page,
-        detail: String,
-        how: &str,
-        started: Instant,
-    ) -> Result<(), StationGone> {
+    fn send(&mut self, page: page::Page, how: &str, started: Instant) -> Result<(), StationGone> {
+        let detail = self.detail.clone();
         let capture = page::capture(&self.name, "camera", detail, page.evidence, &page.report);
         info!(
             camera = %self.name,
