@@ -73,12 +73,6 @@ pub fn open(
     )
 }
 
-/// `colour`, `grey` or `bw` (a command's `mode` argument).
-pub fn parse_mode(text: &str) -> Result<imaging::Mode, String> {
-    <imaging::Mode as clap::ValueEnum>::from_str(text, true)
-        .map_err(|_| format!("unknown mode {text:?}: use colour, grey or bw"))
-}
-
 /// A page of a frame, as the record and the requester see it.
 pub fn page_of(frame: Frame, label: Option<String>, opts: &ProcessOptions) -> page::Page {
     let media_type = match frame.format {
@@ -277,16 +271,13 @@ impl Supervisor {
         request: CaptureRequest,
     ) -> Result<Result<(), CameraError>, StationGone> {
         let asked = Instant::now();
-        let mut opts = self.imaging;
-        if let Some(mode) = &request.mode {
-            match parse_mode(mode) {
-                Ok(m) => opts.mode = m,
-                Err(e) => {
-                    let _ = request.reply.send(Err(e));
-                    return Ok(Ok(()));
-                }
+        let opts = match page::with_mode(self.imaging, request.mode.as_deref()) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = request.reply.send(Err(e));
+                return Ok(Ok(()));
             }
-        }
+        };
         let frame = match cam.still() {
             Ok(f) => f,
             Err(e) => {

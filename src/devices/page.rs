@@ -55,6 +55,15 @@ pub struct Warning {
     pub reason: String,
 }
 
+/// `opts` with a request's `mode` (`colour`, `grey` or `bw`: the `capture` command's argument).
+pub fn with_mode(mut opts: ProcessOptions, mode: Option<&str>) -> Result<ProcessOptions, String> {
+    if let Some(text) = mode {
+        opts.mode = <imaging::Mode as clap::ValueEnum>::from_str(text, true)
+            .map_err(|_| format!("unknown mode {text:?}: use colour, grey or bw"))?;
+    }
+    Ok(opts)
+}
+
 /// Media types the pipeline takes.
 fn processable(media_type: &str) -> bool {
     matches!(media_type, "image/jpeg" | "image/png" | "image/tiff")

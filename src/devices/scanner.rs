@@ -83,16 +83,13 @@ impl Supervisor {
         let mut next_poll = Instant::now() + poll;
         while !self.stop.load(Ordering::Relaxed) {
             if let Ok(request) = self.requests.try_recv() {
-                let mut opts = self.imaging;
-                if let Some(mode) = &request.mode {
-                    match super::camera::parse_mode(mode) {
-                        Ok(m) => opts.mode = m,
-                        Err(e) => {
-                            let _ = request.reply.send(Err(e));
-                            continue;
-                        }
+                let opts = match page::with_mode(self.imaging, request.mode.as_deref()) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let _ = request.reply.send(Err(e));
+                        continue;
                     }
-                }
+                };
                 let answer = match self.scan(Some(request.label), &opts) {
                     Err(StationGone) => return,
                     Ok(answer) => answer,
