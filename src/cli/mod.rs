@@ -119,6 +119,9 @@ enum Command {
         /// Use the GM profile (SM2 signatures, SM2 key transport, SM4-GCM).
         #[arg(long)]
         gm: bool,
+        /// Run a scenario instead: `marriage` (a case session driven by signed commands).
+        #[arg(long, value_enum)]
+        scenario: Option<demo::Scenario>,
     },
 }
 
@@ -152,7 +155,12 @@ pub fn main() -> ExitCode {
         Command::Inspect(command) => inspect::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),
         Command::Sim(sim) => sim::run(sim),
-        Command::Demo { cards, out, gm } => demo::run(cards, &out, gm),
+        Command::Demo {
+            cards,
+            out,
+            gm,
+            scenario,
+        } => demo::run(cards, &out, gm, scenario),
     };
     match result {
         Ok(code) => code,

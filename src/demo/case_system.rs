@@ -26,6 +26,11 @@ pub struct Accepted {
     pub blobs: usize,
     pub seq: u64,
     pub algorithms: String,
+    /// Each identity as `<document> <masked number>` (no personal data).
+    pub identities: Vec<String>,
+    /// The label of each page, in manifest order.
+    pub labels: Vec<String>,
+    pub case_ref: Option<String>,
 }
 
 pub type AcceptedLog = Arc<Mutex<HashMap<String, Accepted>>>;
@@ -175,6 +180,25 @@ impl CaseSystem {
                     blobs: record.evidence.len(),
                     seq: record.seq,
                     algorithms,
+                    identities: record
+                        .identities
+                        .iter()
+                        .map(|i| {
+                            let masked = i
+                                .id_number
+                                .as_deref()
+                                .map(ga467::card::mask_id_number)
+                                .unwrap_or_default();
+                            format!("{} {masked}", i.document)
+                        })
+                        .collect(),
+                    labels: record
+                        .evidence
+                        .iter()
+                        .filter(|e| e.role == "page")
+                        .map(|e| e.label.clone().unwrap_or_else(|| "-".into()))
+                        .collect(),
+                    case_ref: record.case.as_ref().and_then(|c| c.case_ref.clone()),
                 },
             );
         }

@@ -6,6 +6,8 @@
 
 mod broker;
 mod case_system;
+mod commander;
+mod marriage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,9 +25,14 @@ use crate::record;
 use crate::record::keys::{self, DecryptKeys, KeyType, Keyring};
 use crate::station;
 
-const STATION: &str = "demo-counter";
+pub(crate) const STATION: &str = "demo-counter";
 /// Pages the demo camera captures (each laid on the empty desk, then taken away).
 const PAGES: u32 = 2;
+
+/// `--scenario marriage`: one case, two parties, four pages, one record (see `marriage`).
+pub async fn run_marriage(out: &Path, profile: Profile) -> anyhow::Result<()> {
+    marriage::run(out, profile).await
+}
 
 pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()> {
     if cards == 0 {
@@ -286,14 +293,14 @@ fn write_camera_frames(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn toml_string(s: &str) -> String {
+pub(crate) fn toml_string(s: &str) -> String {
     // A TOML basic string is JSON-compatible for the characters a path can hold.
     serde_json::to_string(s).unwrap_or_default()
 }
 
 /// Creates the output directories and removes what an earlier demo run left there (its records
 /// no longer verify against this run's new keys).
-fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+pub(crate) fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     for sub in ["records", "blobs", "keys"] {
         let dir = out.join(sub);
         std::fs::create_dir_all(&dir)

@@ -94,3 +94,32 @@ fn demo_records_decrypt_with_joserfc_and_pass_countersign_verify() {
         "{text}"
     );
 }
+
+/// `countersign demo --scenario marriage` seals one record with both parties and four pages,
+/// and `countersign verify` accepts what it wrote.
+#[test]
+fn demo_marriage_scenario_seals_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("marriage");
+    let out = Command::new(bin())
+        .args(["demo", "--scenario", "marriage", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 identities, 4 pages"), "{stdout}");
+    assert!(stdout.contains("foreign_permanent_2023"), "{stdout}");
+    let ok = verify(&out_dir, &out_dir);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        1,
+        "{text}"
+    );
+}

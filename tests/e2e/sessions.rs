@@ -417,3 +417,116 @@ fn auto_open_and_timeout_seal_one_record() {
         "one record only"
     );
 }
+
+/// The marriage registration: two cards of different types and four labelled pages from the
+/// replay camera, requested by signed commands, arrive as ONE record whose manifest lists
+/// everything, stored and verified (signature, blobs, chain) by the reference consumer.
+#[test]
+fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
+    use crate::harness_capture::{page_frame, replay_dir};
+    use crate::harness_mqtt::RefConsumer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("idcard");
+    let frames: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| (format!("{i:03}.jpg"), page_frame(300 + i, false)))
+        .collect();
+    let frames: Vec<(&str, Vec<u8>)> = frames
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let replay = replay_dir(&dir.path().join("camera"), &frames);
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &link,
+        &format!(
+            "[session]\noutside_session = \"ignore\"\n\n[cameras.desk-camera]\nreplay = \"{}\"\nreplay_fps = 20\nreplay_hold_frames = 12\nreplay_loop = true\nsettle_ms = 0",
+            replay.display()
+        ),
+    );
+    let consumer = RefConsumer::start(broker.port, &setup, &dir.path().join("archive"), None);
+    let daemon = start_daemon(&setup);
+    let (port, d) = (broker.port, dir.path());
+    wait_until(Duration::from_secs(20), "the station to answer", || {
+        send(port, d, "ping", json!({}), &[])["status"] == "accepted"
+    });
+    let opened = send(
+        port,
+        d,
+        "open_session",
+        json!({"case_ref": "MR-2026-0100", "operator": "op3", "purpose": "marriage_registration"}),
+        &[],
+    );
+    assert_eq!(opened["status"], "accepted", "{opened}");
+    let _sim = start_scenario_sim(&link, TWO_CARDS);
+    wait_identities(&setup, 2, &daemon);
+    let labels = [
+        "household_register",
+        "household_register",
+        "marriage_photo",
+        "application_form",
+    ];
+    for label in labels {
+        let r = send(
+            port,
+            d,
+            "capture",
+            json!({"source": "desk-camera", "label": label}),
+            &[],
+        );
+        assert_eq!(r["status"], "accepted", "{r}\n{}", daemon.stderr());
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let closed = send(port, d, "close_session", json!({}), &[]);
+    assert_eq!(closed["status"], "accepted", "{closed}");
+    assert_eq!(closed["result"]["pages"], 4);
+
+    wait_until(
+        Duration::from_secs(60),
+        "the reference consumer to store the record",
+        || !consumer.stored().is_empty(),
+    );
+    let stored = consumer.stored();
+    assert_eq!(stored.len(), 1, "one record");
+    let record = &stored[0];
+    let documents: Vec<&str> = record["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["document"].as_str().unwrap())
+        .collect();
+    assert_eq!(documents, ["resident", "foreign_permanent_2023"]);
+    let evidence = record["evidence"].as_array().unwrap();
+    let page_labels: Vec<&str> = evidence
+        .iter()
+        .filter(|e| e["role"] == "page")
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(page_labels, labels);
+    assert_eq!(
+        evidence
+            .iter()
+            .filter(|e| e["role"] == "page_original")
+            .count(),
+        4
+    );
+    assert_eq!(
+        evidence
+            .iter()
+            .filter(|e| e["role"] == "face_photo_wlt")
+            .count(),
+        2
+    );
+    for e in evidence {
+        let blob = consumer
+            .blob(e["blob_id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("blob {} stored", e["blob_id"]));
+        assert_eq!(blob.len() as u64, e["size"].as_u64().unwrap());
+    }
+    assert_eq!(record["case"]["case_ref"], "MR-2026-0100");
+    wait_until(Duration::from_secs(10), "an empty outbox", || {
+        outbox_depth(&setup.outbox) == (0, 0)
+    });
+}
