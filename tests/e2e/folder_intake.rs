@@ -50,10 +50,12 @@ fn a_burst_of_100_files_with_the_daemon_killed_midway_is_taken_exactly_once() {
         drop_page(&station.inbox, &format!("scan-{i:03}.jpg"), &page);
     }
     let started = Instant::now();
+    // Watched through the consumer only: opening the outbox beside a daemon committing a burst
+    // can meet SQLITE_BUSY (the outbox sets its busy timeout only after switching to WAL).
     wait_until(
         Duration::from_secs(60),
-        "a third of the burst committed",
-        || outbox_stats(&station.setup.outbox).depth + consumer.stored().len() as u64 >= 30,
+        "a sixth of the burst delivered",
+        || consumer.stored().len() >= 16,
     );
     daemon.kill9();
     let at_kill = consumer.stored().len();
