@@ -190,10 +190,14 @@ impl Supervisor {
     }
 
     fn capture(&self, file: &ReadyFile) -> Capture {
-        let (evidence, summary) = match &self.imaging {
+        let (evidence, summary, warnings) = match &self.imaging {
             Some(opts) => {
                 let page = super::page::page(file.bytes.clone(), file.media_type, None, opts);
-                (page.evidence, page.report.summary())
+                (
+                    page.evidence,
+                    page.report.summary(),
+                    page.report.warning_kinds(),
+                )
             }
             None => (
                 vec![Evidence {
@@ -204,6 +208,7 @@ impl Supervisor {
                     label: None,
                 }],
                 format!("page {} {} bytes", file.media_type, file.bytes.len()),
+                Vec::new(),
             ),
         };
         Capture {
@@ -218,6 +223,7 @@ impl Supervisor {
             identity: None,
             evidence,
             summary,
+            warnings,
         }
     }
 }

@@ -324,6 +324,7 @@ pub fn capture_of(
         identity: Some(identity),
         evidence: evidence_of(card, decoded.and_then(Result::ok)),
         summary: format!("{} {masked_number}", card.card_type.as_str()),
+        warnings: Vec::new(),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Capture {
     pub evidence: Vec<Evidence>,
     /// What logs and events may say about it, no personal data (`resident 1101**********002X`).
     pub summary: String,
+    /// Quality warnings the clerk may act on (`blurred`, `too_dark`, ...; pages only).
+    pub warnings: Vec<String>,
 }
 
 /// Asks a capture source (camera, scanner) for a capture now: the case system's `capture`

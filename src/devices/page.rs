@@ -200,6 +200,7 @@ pub fn capture(
         identity: None,
         evidence,
         summary: report.summary(),
+        warnings: report.warning_kinds(),
     }
 }
 

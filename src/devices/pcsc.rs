@@ -301,6 +301,7 @@ pub fn capture_of(
         instant,
         device: device.clone(),
         summary: format!("{} {}", identity.document, mask(&number)),
+        warnings: Vec::new(),
         identity: Some(identity),
         evidence,
     }

@@ -76,6 +76,7 @@ fn card(number: &str) -> Capture {
             label: None,
         }],
         summary: "resident".into(),
+        warnings: Vec::new(),
     }
 }
 
@@ -93,6 +94,7 @@ fn page(label: &str, fill: u8) -> Capture {
             label: Some(label.into()),
         }],
         summary: "page".into(),
+        warnings: Vec::new(),
     }
 }
 

@@ -118,11 +118,18 @@ impl Desk {
             }
         }
         let Some(open) = self.session.clone() else {
+            let announce = page_events(&capture, 0);
             return match (self.outside, intake) {
                 (OutsideSession::Record, Some(intake)) => {
-                    self.sealer.commit_intake(capture, intake).await
+                    let committed = self.sealer.commit_intake(capture, intake).await;
+                    self.emit_all(committed, announce);
+                    committed
                 }
-                (OutsideSession::Record, None) => self.sealer.commit(capture).await,
+                (OutsideSession::Record, None) => {
+                    let committed = self.sealer.commit(capture).await;
+                    self.emit_all(committed, announce);
+                    committed
+                }
                 (OutsideSession::Ignore, intake) => {
                     info!(summary = %capture.summary, "capture outside a session ignored (session.outside_session = \"ignore\")");
                     if let Some(intake) = intake {
@@ -134,7 +141,7 @@ impl Desk {
                 }
             };
         };
-        let device = capture.device.name.clone();
+        let announce = page_events(&capture, open.pages);
         let key = self.key.clone();
         let station = self.sealer.station.clone();
         let crypto = self.sealer.crypto.clone();
@@ -154,21 +161,11 @@ impl Desk {
         .await;
         match added {
             Ok(added) => {
+                self.emit_all(true, announce);
                 if let Some(s) = &mut self.session {
                     s.identities += u32::from(added.identity);
                     s.pages += added.pages.len() as u32;
                     s.touched_ms = session::now_ms();
-                }
-                for (page, label) in added.pages {
-                    emit(
-                        &self.sealer.events,
-                        Event::PageCaptured {
-                            device: device.clone(),
-                            label,
-                            page,
-                            warnings: Vec::new(),
-                        },
-                    );
                 }
                 if let Some(intake) = intake {
                     let _ = intake
@@ -203,6 +200,14 @@ impl Desk {
             }
         }
         false
+    }
+
+    fn emit_all(&self, committed: bool, events: Vec<Event>) {
+        if committed {
+            for event in events {
+                emit(&self.sealer.events, event);
+            }
+        }
     }
 
     /// A command from the case system over MQTT: authenticated, fresh, first seen, executed.
@@ -569,6 +574,20 @@ impl Desk {
             }
         }
     }
+}
+
+/// The clerk's-screen events for each page a capture holds (numbered after `before`).
+fn page_events(capture: &Capture, before: u32) -> Vec<Event> {
+    let pages = capture.evidence.iter().filter(|e| e.role == "page");
+    pages
+        .enumerate()
+        .map(|(i, page)| Event::PageCaptured {
+            device: capture.device.name.clone(),
+            label: page.label.clone(),
+            page: before + 1 + i as u32,
+            warnings: capture.warnings.clone(),
+        })
+        .collect()
 }
 
 fn no_session() -> Rejection {

@@ -447,6 +447,23 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
         ),
     );
     let consumer = RefConsumer::start(broker.port, &setup, &dir.path().join("archive"), None);
+    let events_log = dir.path().join("events.log");
+    let _events = Proc::spawn(
+        "mosquitto_sub",
+        Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+                "-V",
+                "mqttv5",
+                "-q",
+                "1",
+            ])
+            .args(["-t", &format!("countersign/v1/{STATION}/events")])
+            .stdout(std::fs::File::create(&events_log).unwrap()),
+    );
     let daemon = start_daemon(&setup);
     let (port, d) = (broker.port, dir.path());
     wait_until(Duration::from_secs(20), "the station to answer", || {
@@ -526,6 +543,25 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
         assert_eq!(blob.len() as u64, e["size"].as_u64().unwrap());
     }
     assert_eq!(record["case"]["case_ref"], "MR-2026-0100");
+    // The clerk's screen saw each page with its label and number.
+    let pages: Vec<(String, u64)> = std::fs::read_to_string(&events_log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "page_captured")
+        .map(|e| {
+            (
+                e["label"].as_str().unwrap().to_string(),
+                e["page"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = labels
+        .iter()
+        .zip(1..)
+        .map(|(l, n)| (l.to_string(), n))
+        .collect();
+    assert_eq!(pages, expected);
     wait_until(Duration::from_secs(10), "an empty outbox", || {
         outbox_depth(&setup.outbox) == (0, 0)
     });
