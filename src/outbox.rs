@@ -157,11 +157,13 @@ impl Outbox {
             source,
         };
         let conn = Connection::open(path).map_err(err)?;
+        // The busy timeout first: switching to WAL needs a lock a running daemon may hold for a
+        // moment (tools like `countersign outbox status` open the file beside it).
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (
