@@ -156,11 +156,16 @@ impl Outbox {
             path: path.to_path_buf(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         // The busy timeout first: switching to WAL needs a lock a running daemon may hold for a
         // moment (tools like `countersign outbox status` open the file beside it).
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
+        // Every transaction takes the write lock up front: the daemon and an admin tool
+        // (`outbox retry`, `outbox status`) share this file, and a deferred transaction that reads
+        // and then writes gets SQLITE_BUSY at once, without waiting, if the other side commits
+        // in between.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -247,7 +252,7 @@ impl Outbox {
         }
         // What is held is counted once here and then kept up to date by every write, so the
         // capacity check on each append costs two reads, not a scan of the outbox.
-        let tx = conn.unchecked_transaction().map_err(err)?;
+        let tx = conn.transaction().map_err(err)?;
         let (records, bytes) = Self::count_held(&tx).map_err(err)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('held_records', ?1), ('held_bytes', ?2)",
