@@ -177,8 +177,13 @@ fn main() {
 
     // 1. Full pipeline: countersign, then OpenCV on the same files.
     println!("\n## Full pipeline, 13 MP (4160x3120) frame -> A4 300 dpi (2480x3508) JPEG q85");
+    // Each frame: countersign, then OpenCV right after it, so both see the same machine load.
     let opts = ProcessOptions::default();
-    let mut ours = Vec::new();
+    let py = python();
+    if py.is_none() {
+        println!("OpenCV peer unavailable (no .venv with opencv-python-headless)");
+    }
+    let (mut ours, mut cv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for p in &paths {
         let bytes = std::fs::read(p).expect("frame");
         let mut last = None;
@@ -192,7 +197,7 @@ fn main() {
             .map(|(n, v)| format!("{n} {v:.1}"))
             .collect();
         println!(
-            "countersign {}: {ms:.1} ms (found {}, {} KiB) [{}]",
+            "countersign {}: {ms:.1} ms (found {}, {} KiB) [last run: {}]",
             p.display(),
             last.found,
             last.jpeg.len() / 1024,
@@ -200,46 +205,61 @@ fn main() {
         );
         std::fs::write(p.with_extension("countersign.jpg"), &last.jpeg).expect("write page");
         ours.push(ms);
+        let Some(py) = &py else { continue };
+        let out = Command::new(py)
+            .arg("benches/opencv_pipeline.py")
+            .args([
+                "--reps",
+                &reps.to_string(),
+                "--out",
+                &dir.display().to_string(),
+            ])
+            .arg(p)
+            .output()
+            .expect("run the OpenCV peer");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(v) = text
+            .lines()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        else {
+            println!(
+                "OpenCV peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            continue;
+        };
+        let mut peer: Vec<f64> = v["ms"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+            .unwrap_or_default();
+        let m = median(&mut peer);
+        let st = v["stages"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, x)| format!("{k} {:.1}", x.as_f64().unwrap_or(0.0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        println!(
+            "opencv {} ({} threads) {}: {m:.1} ms [last run: {st}]; ratio {:.2}",
+            v["opencv"],
+            v["threads"],
+            p.display(),
+            ms / m
+        );
+        cv.push(m);
+        ratios.push(ms / m);
     }
-    let mut cv = Vec::new();
-    match python() {
-        Some(py) => {
-            let mut cmd = Command::new(py);
-            cmd.arg("benches/opencv_pipeline.py")
-                .args([
-                    "--reps",
-                    &reps.to_string(),
-                    "--out",
-                    &dir.display().to_string(),
-                ])
-                .args(&paths);
-            let out = cmd.output().expect("run the OpenCV peer");
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                let v: serde_json::Value = serde_json::from_str(line).expect("peer JSON");
-                let mut ms: Vec<f64> = v["ms"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
-                    .unwrap_or_default();
-                let m = median(&mut ms);
-                println!(
-                    "opencv {} {}: {m:.1} ms ({} threads) stages {}",
-                    v["opencv"], v["file"], v["threads"], v["stages"]
-                );
-                cv.push(m);
-            }
-            if cv.is_empty() {
-                println!(
-                    "OpenCV peer failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        }
-        None => println!("OpenCV peer unavailable (no .venv with opencv-python-headless)"),
-    }
-    let (mo, mc) = (median(&mut ours.clone()), median(&mut cv.clone()));
     println!(
-        "pipeline per page (median over frames): countersign {mo:.1} ms, OpenCV {mc:.1} ms, ratio {:.2}",
-        mo / mc
+        "pipeline per page (median over frames): countersign {:.1} ms, OpenCV {:.1} ms; \
+         ratio per frame {:.2}..{:.2}, median {:.2}",
+        median(&mut ours.clone()),
+        median(&mut cv.clone()),
+        ratios.iter().copied().fold(f64::NAN, f64::min),
+        ratios.iter().copied().fold(f64::NAN, f64::max),
+        median(&mut ratios.clone())
     );
 
     // 2. Codecs against djpeg / cjpeg on the same data.
@@ -262,10 +282,26 @@ fn main() {
         }),
         djpeg,
     );
+    let mut buf = Vec::new();
+    #[cfg(feature = "turbojpeg")]
+    row(
+        "  the same into a reused buffer",
+        time_ms(reps, || {
+            bench::decode_rgb_turbo_into(&frame0, &mut buf).expect("decoded");
+        }),
+        djpeg,
+    );
     row(
         "decode 13 MP to RGB, zune-jpeg (pure Rust)",
         time_ms(reps, || {
             bench::decode_rgb_zune(&frame0).expect("decoded");
+        }),
+        djpeg,
+    );
+    row(
+        "  the same into a reused buffer",
+        time_ms(reps, || {
+            bench::decode_rgb_zune_into(&frame0, &mut buf).expect("decoded");
         }),
         djpeg,
     );

@@ -17,6 +17,34 @@ pub fn decode_rgb_turbo(jpeg: &[u8]) -> Option<(usize, usize, Vec<u8>)> {
     Some((img.width, img.height, img.pixels))
 }
 
+/// Like [`decode_rgb_turbo`] into a buffer kept between calls (no fresh 39 MB to fault in, as
+/// `djpeg` streaming rows to a file has none).
+#[cfg(feature = "turbojpeg")]
+pub fn decode_rgb_turbo_into(jpeg: &[u8], buf: &mut Vec<u8>) -> Option<(usize, usize)> {
+    let mut d = turbojpeg::Decompressor::new().ok()?;
+    let h = d.read_header(jpeg).ok()?;
+    buf.resize(h.width * h.height * 3, 0);
+    let img = turbojpeg::Image {
+        pixels: buf.as_mut_slice(),
+        width: h.width,
+        pitch: h.width * 3,
+        height: h.height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    d.decompress(jpeg, img).ok()?;
+    Some((h.width, h.height))
+}
+
+/// Like [`decode_rgb_zune`] into a buffer kept between calls.
+pub fn decode_rgb_zune_into(jpeg: &[u8], buf: &mut Vec<u8>) -> Option<(usize, usize)> {
+    let mut d = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(jpeg));
+    d.decode_headers().ok()?;
+    let info = d.info()?;
+    buf.resize(d.output_buffer_size()?, 0);
+    d.decode_into(buf).ok()?;
+    Some((usize::from(info.width), usize::from(info.height)))
+}
+
 /// Baseline 4:2:0 JPEG of RGB through libjpeg-turbo (the same work as `cjpeg`).
 #[cfg(feature = "turbojpeg")]
 pub fn encode_rgb_turbo(rgb: &[u8], w: usize, h: usize, quality: u8) -> Option<Vec<u8>> {

@@ -29,28 +29,38 @@ pub fn detect(smoothed: &Plane) -> Option<Found> {
     let edges = canny(smoothed, LOW, HIGH);
     let mut candidates: Vec<[Pt; 4]> = Vec::new();
     let min_extent = 0.2 * w.min(h) as f64;
-    for comp in components(&edges) {
-        if let Some(q) = hull_quad(&comp, min_extent) {
-            candidates.push(q);
-        }
+    let mut regions = components(&edges);
+    regions.extend(bright_region(smoothed));
+    for region in &regions {
+        candidates.extend(hull_quads(region, min_extent));
     }
-    if let Some(q) = bright_region(smoothed).and_then(|r| hull_quad(&r, min_extent)) {
-        candidates.push(q);
-    }
-    let mut best: Option<Found> = None;
+    // Refining costs time on textured backgrounds with many edge chains: only the largest few
+    // outlines that could be a document are refined and checked.
+    let min_area = 0.5 * MIN_AREA * (w * h) as f64;
+    let (fw, fh) = (w as f64, h as f64);
+    let near_frame =
+        |p: &Pt| p.0 > -0.1 * fw && p.1 > -0.1 * fh && p.0 < 1.1 * fw && p.1 < 1.1 * fh;
+    candidates.retain(|q| signed_area(q).abs() >= min_area && q.iter().all(near_frame));
+    candidates.sort_by(|a, b| signed_area(b).abs().total_cmp(&signed_area(a).abs()));
+    candidates.truncate(12);
+    // The largest valid outline, preferring outlines seen on all four sides: a region bounded
+    // partly by the frame's edge (a shadow, a page cut off) counts for less.
+    let mut best: Option<(f64, Found)> = None;
     for q in candidates {
         let q = refine(&edges, q);
-        if validate(smoothed, &edges, &q).is_some() {
-            let area = signed_area(&q).abs();
-            if best
-                .as_ref()
-                .is_none_or(|b| area > signed_area(&b.quad).abs())
-            {
-                best = Some(Found { quad: q });
+        if let Some(real_sides) = validate(smoothed, &edges, &q) {
+            let weight = match real_sides {
+                4 => 1.0,
+                3 => 0.45,
+                _ => 0.25,
+            };
+            let score = signed_area(&q).abs() * weight;
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, Found { quad: q }));
             }
         }
     }
-    best
+    best.map(|(_, f)| f)
 }
 
 /// Pixels of each chain of edge pixels, linking across gaps of one pixel; long chains only.
@@ -87,15 +97,19 @@ fn components(e: &Edges) -> Vec<Vec<(i32, i32)>> {
     out
 }
 
-/// The largest bright 4-connected region above Otsu's threshold (paper on a darker ground).
+/// The largest bright 4-connected region above Otsu's threshold (paper on a darker ground),
+/// after a morphological opening that cuts off thin things touching it (pens, cables).
 fn bright_region(s: &Plane) -> Option<Vec<(i32, i32)>> {
     let t = otsu(s);
     let (w, h) = (s.w, s.h);
+    let bright: Vec<bool> = s.data.iter().map(|&v| v > t).collect();
+    let r = (w.min(h) / 80).max(3);
+    let mask = dilate(&erode(&bright, w, h, r), w, h, r);
     let mut seen = vec![false; w * h];
     let mut best: Vec<(i32, i32)> = Vec::new();
     let mut stack = Vec::new();
     for start in 0..w * h {
-        if seen[start] || s.data[start] <= t {
+        if seen[start] || !mask[start] {
             continue;
         }
         seen[start] = true;
@@ -117,7 +131,7 @@ fn bright_region(s: &Plane) -> Option<Vec<(i32, i32)>> {
                     continue;
                 }
                 let k = ny * w + nx;
-                if s.data[k] <= t {
+                if !mask[k] {
                     edge = true;
                 } else if !seen[k] {
                     seen[k] = true;
@@ -133,6 +147,46 @@ fn bright_region(s: &Plane) -> Option<Vec<(i32, i32)>> {
         }
     }
     (!best.is_empty()).then_some(best)
+}
+
+/// Count of set pixels in every (2r+1)² box, through an integral image.
+fn box_counts(m: &[bool], w: usize, h: usize, r: usize) -> Vec<u32> {
+    let mut ii = vec![0u32; (w + 1) * (h + 1)];
+    for y in 0..h {
+        let mut row = 0u32;
+        for x in 0..w {
+            row += u32::from(m[y * w + x]);
+            ii[(y + 1) * (w + 1) + x + 1] = ii[y * (w + 1) + x + 1] + row;
+        }
+    }
+    let mut out = vec![0u32; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            out[y * w + x] = ii[y1 * (w + 1) + x1] + ii[y0 * (w + 1) + x0]
+                - ii[y0 * (w + 1) + x1]
+                - ii[y1 * (w + 1) + x0];
+        }
+    }
+    out
+}
+
+/// Erosion by a square (outside the frame counts as set, so regions at the border survive).
+fn erode(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
+    let counts = box_counts(m, w, h, r);
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let area = ((x + r + 1).min(w) - x.saturating_sub(r))
+                * ((y + r + 1).min(h) - y.saturating_sub(r));
+            counts[i] as usize == area
+        })
+        .collect()
+}
+
+fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
+    box_counts(m, w, h, r).into_iter().map(|c| c > 0).collect()
 }
 
 /// Convex hull (Andrew's monotone chain) of the points' pixel centres, clockwise in image
@@ -180,9 +234,51 @@ fn hull(points: &[(i32, i32)]) -> Vec<Pt> {
         .collect()
 }
 
-/// The largest-area quadrilateral with its corners on the hull of `points`.
-fn hull_quad(points: &[(i32, i32)], min_extent: f64) -> Option<[Pt; 4]> {
-    let mut hv = hull(points);
+/// Quadrilaterals from the hull of `points`: the largest inscribed one, and the one whose sides
+/// extend the hull's four longest edges (which survives clutter touching a corner of the page).
+fn hull_quads(points: &[(i32, i32)], min_extent: f64) -> Vec<[Pt; 4]> {
+    let hv = hull(points);
+    let mut out = Vec::new();
+    if let Some(q) = largest_quad(hv.clone(), min_extent) {
+        out.push(q);
+    }
+    if let Some(q) = longest_sides_quad(&hv) {
+        out.push(q);
+    }
+    out
+}
+
+fn longest_sides_quad(hv: &[Pt]) -> Option<[Pt; 4]> {
+    if hv.len() < 4 {
+        return None;
+    }
+    let perimeter: f64 = (0..hv.len())
+        .map(|i| dist(hv[i], hv[(i + 1) % hv.len()]))
+        .sum();
+    let poly = simplify_closed(hv, 0.01 * perimeter);
+    let n = poly.len();
+    if n < 4 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&a, &b| {
+        dist(poly[b], poly[(b + 1) % n]).total_cmp(&dist(poly[a], poly[(a + 1) % n]))
+    });
+    let mut four = idx[..4].to_vec();
+    four.sort_unstable();
+    let lines: Vec<Line> = four
+        .iter()
+        .map(|&i| Line::through(poly[i], poly[(i + 1) % n]))
+        .collect();
+    let mut q = [(0.0, 0.0); 4];
+    for i in 0..4 {
+        q[i] = lines[(i + 3) % 4].intersect(&lines[i])?;
+    }
+    Some(q)
+}
+
+/// The largest-area quadrilateral with its corners on the hull vertices `hv`.
+fn largest_quad(mut hv: Vec<Pt>, min_extent: f64) -> Option<[Pt; 4]> {
     if hv.len() < 4 {
         return None;
     }
@@ -370,6 +466,9 @@ fn robust_line(pts: &[Pt]) -> Option<Line> {
         state ^= state << 17;
         (state % n as u64) as usize
     };
+    // Score on at most ~2000 points (textured grounds put many edge pixels in the band).
+    let step = (pts.len() / 2000).max(1);
+    let sample: Vec<Pt> = pts.iter().copied().step_by(step).collect();
     let mut best: Option<(usize, Line)> = None;
     for _ in 0..150 {
         let (a, b) = (pts[next(pts.len())], pts[next(pts.len())]);
@@ -377,7 +476,7 @@ fn robust_line(pts: &[Pt]) -> Option<Line> {
             continue;
         }
         let l = Line::through(a, b);
-        let inliers = pts.iter().filter(|p| l.dist(**p).abs() <= 1.5).count();
+        let inliers = sample.iter().filter(|p| l.dist(**p).abs() <= 1.5).count();
         if best.as_ref().is_none_or(|(n, _)| inliers > *n) {
             best = Some((inliers, l));
         }
@@ -421,8 +520,8 @@ fn refine(e: &Edges, q: [Pt; 4]) -> [Pt; 4] {
     out
 }
 
-/// `Some(support)` when `q` is a plausible document outline.
-fn validate(s: &Plane, e: &Edges, q: &[Pt; 4]) -> Option<f64> {
+/// `Some(sides seen)` when `q` is a plausible document outline: sides not on the frame's edge.
+fn validate(s: &Plane, e: &Edges, q: &[Pt; 4]) -> Option<usize> {
     let (w, h) = (s.w as f64, s.h as f64);
     if !is_convex(q) || signed_area(q).abs() < MIN_AREA * w * h {
         return None;
@@ -486,7 +585,7 @@ fn validate(s: &Plane, e: &Edges, q: &[Pt; 4]) -> Option<f64> {
         return None;
     }
     let mean = supports.iter().sum::<f64>() / 4.0;
-    (mean >= 0.65).then_some(mean)
+    (mean >= 0.65).then_some(real_sides)
 }
 
 #[cfg(test)]

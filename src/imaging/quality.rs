@@ -72,13 +72,14 @@ pub fn exposure(small: &Plane, quad: Option<&[Pt; 4]>) -> (f32, f32) {
     let mut hist = [0u64; 256];
     let inside = |x: f64, y: f64| {
         quad.is_none_or(|q| {
-            let s: Vec<f64> = (0..4)
-                .map(|i| {
-                    let (a, b) = (q[i], q[(i + 1) % 4]);
-                    (b.0 - a.0) * (y - a.1) - (b.1 - a.1) * (x - a.0)
-                })
-                .collect();
-            s.iter().all(|&v| v >= 0.0) || s.iter().all(|&v| v <= 0.0)
+            let (mut pos, mut neg) = (true, true);
+            for i in 0..4 {
+                let (a, b) = (q[i], q[(i + 1) % 4]);
+                let v = (b.0 - a.0) * (y - a.1) - (b.1 - a.1) * (x - a.0);
+                pos &= v >= 0.0;
+                neg &= v <= 0.0;
+            }
+            pos || neg
         })
     };
     let step = ((small.w * small.h) / 250_000).max(1);

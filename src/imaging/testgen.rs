@@ -250,7 +250,8 @@ struct Clutter {
     kind: u8,
     c: Pt,
     r: Pt,
-    angle: f64,
+    /// Sine and cosine of the rotation.
+    angle: (f64, f64),
     colour: Rgb,
 }
 
@@ -295,7 +296,7 @@ fn background(rng: &mut Rng, w: usize, h: usize) -> (Ground, Vec<Clutter>) {
             kind: rng.pick(3) as u8,
             c: (rng.range(0.0, w as f64), rng.range(0.0, h as f64)),
             r: (rng.range(0.03, 0.12) * s, rng.range(0.01, 0.08) * s),
-            angle: rng.range(0.0, std::f64::consts::PI),
+            angle: rng.range(0.0, std::f64::consts::PI).sin_cos(),
             colour: [
                 rng.range(0.0, 255.0) as f32,
                 rng.range(0.0, 255.0) as f32,
@@ -331,7 +332,7 @@ fn ground_at(g: &Ground, seed: u64, x: f64, y: f64) -> Rgb {
 fn clutter_at(items: &[Clutter], x: f64, y: f64, under: Rgb) -> Rgb {
     let mut c = under;
     for it in items {
-        let (s, co) = it.angle.sin_cos();
+        let (s, co) = it.angle;
         let (dx, dy) = (x - it.c.0, y - it.c.1);
         let (u, v) = (dx * co + dy * s, -dx * s + dy * co);
         let inside = match it.kind {
@@ -433,11 +434,11 @@ pub fn scene(seed: u64, o: &SceneOptions) -> Scene {
 
     // Lighting: level, gradient, a soft shadow.
     let level = o.light.unwrap_or_else(|| rng.range(0.88, 1.03));
-    let grad_dir = rng.range(0.0, std::f64::consts::TAU);
+    let (grad_sin, grad_cos) = rng.range(0.0, std::f64::consts::TAU).sin_cos();
     let grad = rng.range(0.0, 0.3);
     let shadow = rng.chance(0.4).then(|| {
         (
-            rng.range(0.0, std::f64::consts::TAU),
+            rng.range(0.0, std::f64::consts::TAU).sin_cos(),
             rng.range(-0.3, 0.3),
             rng.range(0.7, 0.88),
         )
@@ -480,15 +481,12 @@ pub fn scene(seed: u64, o: &SceneOptions) -> Scene {
             }
             let mut l = level
                 * (1.0
-                    + grad
-                        * ((fx - w as f64 / 2.0) * grad_dir.cos()
-                            + (fy - h as f64 / 2.0) * grad_dir.sin())
+                    + grad * ((fx - w as f64 / 2.0) * grad_cos + (fy - h as f64 / 2.0) * grad_sin)
                         / diag
                         * 2.0);
             if let Some((ang, off, depth)) = shadow {
-                let t = ((fx - w as f64 / 2.0) * ang.cos() + (fy - h as f64 / 2.0) * ang.sin())
-                    / diag
-                    - off;
+                let t =
+                    ((fx - w as f64 / 2.0) * ang.1 + (fy - h as f64 / 2.0) * ang.0) / diag - off;
                 l *= 1.0 - (1.0 - depth) * (0.5 + 0.5 * (t / 0.03).clamp(-1.0, 1.0));
             }
             let mut px = c.map(|v| v * l as f32);

@@ -76,6 +76,13 @@ fn generated_captures_are_found_accurately() {
         corner_iou(&p, &s.corners.expect("a page"))
     });
     let good = ious.iter().filter(|&&v| v >= 0.95).count();
+    let below: Vec<(usize, f64)> = ious
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, v)| v < 0.95)
+        .collect();
+    println!("below 0.95 (seed, IoU): {below:?}");
     let mut sorted = ious.clone();
     sorted.sort_by(f64::total_cmp);
     println!(
@@ -444,8 +451,12 @@ fn probe() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let mut ious = Vec::new();
-    for seed in 0..n {
+    let seeds: Vec<u64> = std::env::var("PROBE_SEEDS")
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|_| (0..n).collect());
+    for seed in seeds {
         let (width, height) = sweep_size(seed);
+        let t0 = std::time::Instant::now();
         let s = scene(
             seed,
             &SceneOptions {
@@ -454,7 +465,14 @@ fn probe() {
                 ..Default::default()
             },
         );
+        let t1 = std::time::Instant::now();
         let p = process(&s.jpeg, &small_opts()).unwrap();
+        println!(
+            "generate {:?} process {:?} {:?}",
+            t1 - t0,
+            t1.elapsed(),
+            p.timings
+        );
         let truth = s.corners.unwrap();
         let iou = p.corners.map_or(0.0, |c| {
             geom::iou(&c.map(|(x, y)| (f64::from(x), f64::from(y))), &truth)
