@@ -44,6 +44,17 @@ pub enum Event {
     FolderReady {
         folder: String,
     },
+    /// A camera or scanner (`kind`) is usable: opened, or its last scan worked.
+    CaptureDeviceReady {
+        kind: &'static str,
+        name: String,
+    },
+    /// A camera or scanner went away or failed; its supervisor keeps trying.
+    CaptureDeviceUnavailable {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
     FolderUnavailable {
         folder: String,
         reason: String,

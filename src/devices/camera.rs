@@ -120,6 +120,7 @@ pub fn spawn_with(
                 stop,
                 last_problem: String::new(),
                 detail: String::new(),
+                reported_up: None,
             }
             .run(source)
         })
@@ -145,6 +146,9 @@ struct Supervisor {
     last_problem: String,
     /// The open camera, for the records' device detail (`Eloam S1300 (usb-...) 4208x3120`).
     detail: String,
+    /// What the counter was last told (device connected / disconnected), so each change is
+    /// reported once.
+    reported_up: Option<bool>,
 }
 
 /// The station stopped listening: the supervisor ends.
@@ -253,6 +257,16 @@ impl Supervisor {
         // The detector keeps its last still view across a reopen: the page that lay there before
         // the camera went away is not captured again.
         self.last_problem.clear();
+        if self.reported_up != Some(true) {
+            self.reported_up = Some(true);
+            emit(
+                &self.events,
+                Event::CaptureDeviceReady {
+                    kind: "camera",
+                    name: self.name.clone(),
+                },
+            );
+        }
         Ok(cam)
     }
 
@@ -260,7 +274,18 @@ impl Supervisor {
         let problem = e.to_string();
         if self.last_problem != problem {
             warn!(camera = %self.name, %problem, "camera unavailable; retrying");
-            self.last_problem = problem;
+            self.last_problem = problem.clone();
+        }
+        if self.reported_up != Some(false) {
+            self.reported_up = Some(false);
+            emit(
+                &self.events,
+                Event::CaptureDeviceUnavailable {
+                    kind: "camera",
+                    name: self.name.clone(),
+                    reason: problem,
+                },
+            );
         }
     }
 
@@ -411,6 +436,8 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let (req_tx, req_rx) = mpsc::channel(4);
         let stop = Arc::new(AtomicBool::new(false));
+        let bus = crate::events::bus();
+        let mut events = bus.subscribe();
         let thread = spawn_with(
             "desk".into(),
             config(),
@@ -418,7 +445,7 @@ mod tests {
             ProcessOptions::default(),
             tx,
             req_rx,
-            crate::events::bus(),
+            bus,
             stop.clone(),
         )
         .unwrap();
@@ -434,6 +461,23 @@ mod tests {
         let second = next_capture(&mut rx, Duration::from_secs(30)).expect("page B captured");
         assert_eq!(second.evidence[1].bytes, b, "A was not captured again");
         assert!(control.opens() >= 2, "reopened after the unplug");
+        // The counter was told: connected, disconnected, connected, once each.
+        let mut changes = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            match e {
+                Event::CaptureDeviceReady { kind, name } => {
+                    changes.push(format!("{kind} {name} up"))
+                }
+                Event::CaptureDeviceUnavailable { kind, name, .. } => {
+                    changes.push(format!("{kind} {name} down"))
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            changes,
+            ["camera desk up", "camera desk down", "camera desk up"]
+        );
         // A request: a still with the label, answered with the page count.
         let (reply, answer) = tokio::sync::oneshot::channel();
         req_tx

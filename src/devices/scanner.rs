@@ -57,6 +57,7 @@ pub fn spawn(
                 events,
                 stop,
                 last_problem: String::new(),
+                reported_up: None,
             }
             .run()
         })
@@ -72,6 +73,9 @@ struct Supervisor {
     events: EventBus,
     stop: Arc<AtomicBool>,
     last_problem: String,
+    /// What the counter was last told (device connected / disconnected). A scanner is only
+    /// known to be there when it answers a scan: `scanimage -L` can take seconds.
+    reported_up: Option<bool>,
 }
 
 struct StationGone;
@@ -118,6 +122,7 @@ impl Supervisor {
         let started = Instant::now();
         let polled = label.is_none();
         let scan = self.scanner.scan(feed(&self.config));
+        self.presence(&scan);
         let Scan { pages, stopped } = match scan {
             Ok(scan) => scan,
             Err(ScanError::NoDocuments) if polled => {
@@ -160,6 +165,42 @@ impl Supervisor {
                 ))
             }
         })
+    }
+
+    /// Device connected / disconnected, once per change: a scanner that answered (pages, no
+    /// paper, a jam, an open cover) is there; one that cannot be opened, reached or run is not.
+    fn presence(&mut self, scan: &Result<Scan, ScanError>) {
+        let up = match scan {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e,
+                ScanError::NoDevice { .. }
+                    | ScanError::Io(_)
+                    | ScanError::AccessDenied(_)
+                    | ScanError::Crashed { .. }
+                    | ScanError::Spawn { .. }
+                    | ScanError::Timeout { .. }
+            ),
+        };
+        if self.reported_up == Some(up) {
+            return;
+        }
+        self.reported_up = Some(up);
+        let name = self.name.clone();
+        emit(
+            &self.events,
+            match scan {
+                Err(e) if !up => Event::CaptureDeviceUnavailable {
+                    kind: "scanner",
+                    name,
+                    reason: e.to_string(),
+                },
+                _ => Event::CaptureDeviceReady {
+                    kind: "scanner",
+                    name,
+                },
+            },
+        );
     }
 
     /// Reports a failed scan: to the counter's screen (an event) each time a scan was asked for,

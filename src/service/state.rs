@@ -106,6 +106,12 @@ impl State {
         for name in config.folders.keys() {
             devices.insert(("folder".into(), name.to_string()), DeviceState::Starting);
         }
+        for name in config.cameras.keys() {
+            devices.insert(("camera".into(), name.to_string()), DeviceState::Starting);
+        }
+        for name in config.scanners.keys() {
+            devices.insert(("scanner".into(), name.to_string()), DeviceState::Starting);
+        }
         if config.pcsc.as_ref().is_some_and(|p| !p.readers.is_empty()) {
             devices.insert(("pcsc".into(), "pcsc".into()), DeviceState::Starting);
         }
@@ -207,6 +213,12 @@ impl State {
             Event::FolderReady { folder } => inner.device(folder, "folder", DeviceState::Ready),
             Event::FolderUnavailable { folder, .. } => {
                 inner.device(folder, "folder", DeviceState::Missing)
+            }
+            Event::CaptureDeviceReady { kind, name } => {
+                inner.device(name, kind, DeviceState::Ready)
+            }
+            Event::CaptureDeviceUnavailable { kind, name, .. } => {
+                inner.device(name, kind, DeviceState::Missing)
             }
             Event::UplinkConnected => inner.uplink = Uplink::Up,
             Event::UplinkDisconnected { .. } => inner.uplink = Uplink::Down,
@@ -383,6 +395,34 @@ mod tests {
         assert!(
             s.status_line()
                 .ends_with("; reload refused: t.toml:3:1: bad")
+        );
+    }
+
+    #[test]
+    fn cameras_and_scanners_are_in_the_status_line() {
+        let config = crate::config::parse(
+            "[station]\nid = \"w1\"\nsigning_key = \"/k\"\n[crypto]\nrecipient_key = \"/r\"\n\
+             [cameras.doc]\ndevice = \"/dev/video0\"\n[scanners.adf]\ndevice = \"test:0\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let s = State::new(&config);
+        assert_eq!(
+            s.status_line(),
+            "camera doc starting, scanner adf starting, uplink connecting"
+        );
+        s.apply(&Event::CaptureDeviceUnavailable {
+            kind: "camera",
+            name: "doc".into(),
+            reason: "unplugged".into(),
+        });
+        s.apply(&Event::CaptureDeviceReady {
+            kind: "scanner",
+            name: "adf".into(),
+        });
+        assert_eq!(
+            s.status_line(),
+            "camera doc missing, scanner adf ready, uplink connecting"
         );
     }
 

@@ -69,6 +69,10 @@ impl Presence {
                 (reader, format!("unavailable: {reason}"))
             }
             Event::FolderReady { folder } => (folder, "ready".to_string()),
+            Event::CaptureDeviceReady { name, .. } => (name, "ready".to_string()),
+            Event::CaptureDeviceUnavailable { name, reason, .. } => {
+                (name, format!("unavailable: {reason}"))
+            }
             Event::FolderUnavailable { folder, reason } => {
                 (folder, format!("unavailable: {reason}"))
             }

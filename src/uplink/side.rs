@@ -79,6 +79,12 @@ pub fn feed(event: &Event) -> Option<Value> {
         Event::FolderUnavailable { folder, reason } => {
             json!({"event": "device_disconnected", "device": folder, "reason": reason})
         }
+        Event::CaptureDeviceReady { kind, name } => {
+            json!({"event": "device_connected", "device": name, "kind": kind})
+        }
+        Event::CaptureDeviceUnavailable { kind, name, reason } => {
+            json!({"event": "device_disconnected", "device": name, "kind": kind, "reason": reason})
+        }
         Event::OutboxFull { detail } => json!({"event": "outbox_full", "detail": detail}),
         Event::CaptureRefused { reason } => json!({"event": "capture_refused", "reason": reason}),
         Event::SessionOpened {
