@@ -95,6 +95,16 @@ pub struct Pending {
     pub wire: Vec<u8>,
 }
 
+/// A blob as the uplink sends it.
+#[derive(Debug)]
+pub struct BlobToSend {
+    pub wire: Vec<u8>,
+    /// The case system's reported progress (next offset it wants).
+    pub resume_at: u64,
+    /// `sha256:<hex>` of `wire`, kept since it was stored (None for older files).
+    pub sha256: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
     pub depth: u64,
@@ -135,6 +145,23 @@ where
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// Files written before blobs kept their wire hash get the (nullable) column; their blobs are
+/// hashed when sent, as before. An added nullable column leaves the file readable by older
+/// versions, so the schema version stays.
+fn add_wire_hash_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["blobs", "session_blobs"] {
+        let has: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = 'sha256'",
+            [table],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN sha256 TEXT"))?;
+        }
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -194,7 +221,8 @@ impl Outbox {
                  blob_id TEXT PRIMARY KEY,
                  record_id TEXT NOT NULL,
                  ordinal INTEGER NOT NULL,
-                 wire BLOB NOT NULL
+                 wire BLOB NOT NULL,
+                 sha256 TEXT
              );
              CREATE INDEX IF NOT EXISTS blobs_by_record ON blobs (record_id, ordinal);
              CREATE TABLE IF NOT EXISTS dead_letters (
@@ -232,7 +260,8 @@ impl Outbox {
                  blob_id TEXT PRIMARY KEY,
                  session_id TEXT NOT NULL,
                  ordinal INTEGER NOT NULL,
-                 wire BLOB NOT NULL
+                 wire BLOB NOT NULL,
+                 sha256 TEXT
              );
              INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
         )
@@ -250,6 +279,7 @@ impl Outbox {
                 found,
             });
         }
+        add_wire_hash_columns(&conn).map_err(err)?;
         // What is held is counted once here and then kept up to date by every write, so the
         // capacity check on each append costs two reads, not a scan of the outbox.
         let tx = conn.transaction().map_err(err)?;
@@ -412,9 +442,11 @@ impl Outbox {
         )
         .map_err(sqlite)?;
         for (ordinal, blob) in blobs.iter().enumerate() {
+            // The wire hash every chunk carries, computed once here rather than at each send
+            // (hashing at send time cost the drain about a third of its throughput).
             tx.execute(
-                "INSERT INTO blobs (blob_id, record_id, ordinal, wire) VALUES (?1, ?2, ?3, ?4)",
-                params![blob.blob_id, record_id, ordinal as i64, blob.wire],
+                "INSERT INTO blobs (blob_id, record_id, ordinal, wire, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![blob.blob_id, record_id, ordinal as i64, blob.wire, chain_hash(&blob.wire)],
             )
             .map_err(sqlite)?;
         }
@@ -476,19 +508,24 @@ impl Outbox {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// One blob's wire bytes and the case system's reported progress on it.
-    pub fn blob_for_sending(&self, blob_id: &str) -> Result<Option<(Vec<u8>, u64)>, OutboxError> {
-        let wire: Option<Vec<u8>> = self
+    /// A blob's wire bytes, the case system's progress on it, and its wire hash
+    /// (`sha256:<hex>`; None in files written before it was kept).
+    pub fn blob_for_sending(&self, blob_id: &str) -> Result<Option<BlobToSend>, OutboxError> {
+        let found: Option<(Vec<u8>, Option<String>)> = self
             .conn
             .query_row(
-                "SELECT wire FROM blobs WHERE blob_id = ?1",
+                "SELECT wire, sha256 FROM blobs WHERE blob_id = ?1",
                 [blob_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        match wire {
-            Some(wire) => Ok(Some((wire, self.progress(blob_id)?))),
+        match found {
+            Some((wire, sha256)) => Ok(Some(BlobToSend {
+                wire,
+                resume_at: self.progress(blob_id)?,
+                sha256,
+            })),
             None => Ok(None),
         }
     }
@@ -808,6 +845,27 @@ mod more_tests {
     }
 
     #[test]
+    fn files_from_before_the_wire_hash_column_open_and_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let mut o = Outbox::open(&path).unwrap();
+        o.append("s", seal("a", 10)).unwrap();
+        // As the previous version left it: no sha256 columns.
+        o.conn
+            .execute_batch(
+                "ALTER TABLE blobs DROP COLUMN sha256; ALTER TABLE session_blobs DROP COLUMN sha256;",
+            )
+            .unwrap();
+        drop(o);
+        let mut o = Outbox::open(&path).unwrap();
+        let old = o.blob_for_sending("a-b").unwrap().unwrap();
+        assert_eq!((old.wire.len(), old.sha256), (10, None), "hashed when sent");
+        o.append("s", seal("b", 10)).unwrap();
+        let new = o.blob_for_sending("b-b").unwrap().unwrap();
+        assert_eq!(new.sha256, Some(chain_hash(&new.wire)));
+    }
+
+    #[test]
     fn progress_survives_and_leaves_with_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.sqlite");
@@ -827,7 +885,9 @@ mod more_tests {
         );
         drop(o);
         let mut o = Outbox::open(&path).unwrap();
-        assert_eq!(o.blob_for_sending("a-b").unwrap().unwrap().1, 600);
+        let blob = o.blob_for_sending("a-b").unwrap().unwrap();
+        assert_eq!(blob.resume_at, 600);
+        assert_eq!(blob.sha256, Some(chain_hash(&blob.wire)));
         assert!(o.acknowledge("a").unwrap());
         assert_eq!(o.progress("a-b").unwrap(), 0);
     }

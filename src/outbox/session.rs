@@ -27,8 +27,8 @@ pub(super) fn absorb(
     first_ordinal: usize,
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO blobs (blob_id, record_id, ordinal, wire)
-         SELECT blob_id, ?2, ?3 + ordinal, wire FROM session_blobs WHERE session_id = ?1",
+        "INSERT INTO blobs (blob_id, record_id, ordinal, wire, sha256)
+         SELECT blob_id, ?2, ?3 + ordinal, wire, sha256 FROM session_blobs WHERE session_id = ?1",
         params![session_id, record_id, first_ordinal as i64],
     )?;
     tx.execute(
@@ -105,8 +105,14 @@ impl Outbox {
             .map_err(sqlite)?;
         for (i, blob) in blobs.iter().enumerate() {
             tx.execute(
-                "INSERT INTO session_blobs (blob_id, session_id, ordinal, wire) VALUES (?1, ?2, ?3, ?4)",
-                params![blob.blob_id, session_id, first_blob + i as i64, blob.wire],
+                "INSERT INTO session_blobs (blob_id, session_id, ordinal, wire, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    blob.blob_id,
+                    session_id,
+                    first_blob + i as i64,
+                    blob.wire,
+                    crate::record::chain_hash(&blob.wire)
+                ],
             )
             .map_err(sqlite)?;
         }

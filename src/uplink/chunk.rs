@@ -46,14 +46,16 @@ pub fn hex(bytes: &[u8]) -> String {
 impl BlobCursor {
     /// `resume_at` is the case system's reported progress; past the end means "all held", and a
     /// final chunk is still sent so the case system can complete a transfer it lost track of.
+    /// `sha256` is the wire hash kept by the outbox (`sha256:<hex>`), computed here when absent.
     pub fn new(
         record_id: String,
         blob_id: String,
         wire: Vec<u8>,
         resume_at: u64,
+        sha256: Option<String>,
         chunk_bytes: usize,
     ) -> BlobCursor {
-        let sha256 = format!("sha256:{}", hex(&Sha256::digest(&wire)));
+        let sha256 = sha256.unwrap_or_else(|| format!("sha256:{}", hex(&Sha256::digest(&wire))));
         let chunk_bytes = chunk_bytes.max(1);
         let next = usize::try_from(resume_at)
             .unwrap_or(usize::MAX)
@@ -173,7 +175,7 @@ mod tests {
     #[test]
     fn chunks_cover_the_blob_and_resume_where_told() {
         let wire: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
-        let mut cursor = BlobCursor::new("r".into(), "b".into(), wire.clone(), 0, 1000);
+        let mut cursor = BlobCursor::new("r".into(), "b".into(), wire.clone(), 0, None, 1000);
         let mut joined = Vec::new();
         let mut offsets = Vec::new();
         while let Some(c) = cursor.next_chunk(1000) {
@@ -184,15 +186,31 @@ mod tests {
         }
         assert_eq!(joined, wire);
         assert_eq!(offsets, ["0", "1000", "2000"]);
+        let whole = format!("sha256:{}", hex(&Sha256::digest(&wire)));
+        let first = BlobCursor::new("r".into(), "b".into(), wire.clone(), 0, None, 1000)
+            .next_chunk(1000)
+            .unwrap();
+        assert_eq!(prop(&first, "sha256"), whole, "computed when not kept");
+        let kept = BlobCursor::new(
+            "r".into(),
+            "b".into(),
+            wire.clone(),
+            0,
+            Some(whole.clone()),
+            1000,
+        )
+        .next_chunk(1000)
+        .unwrap();
+        assert_eq!(prop(&kept, "sha256"), whole, "the kept hash is used");
 
-        let mut resumed = BlobCursor::new("r".into(), "b".into(), wire.clone(), 1500, 1000);
+        let mut resumed = BlobCursor::new("r".into(), "b".into(), wire.clone(), 1500, None, 1000);
         let first = resumed.next_chunk(1000).unwrap();
         assert_eq!(prop(&first, "offset"), "1500");
         assert_eq!(first.payload, &wire[1500..2500]);
         assert!(resumed.next_chunk(1000).is_none());
 
         // Everything held already: the last chunk goes once more so the transfer can complete.
-        let mut held = BlobCursor::new("r".into(), "b".into(), wire.clone(), 99_999, 1000);
+        let mut held = BlobCursor::new("r".into(), "b".into(), wire.clone(), 99_999, None, 1000);
         let last = held.next_chunk(1000).unwrap();
         assert_eq!(prop(&last, "offset"), "2000");
         assert_eq!(prop(&last, "part"), "3/3");
@@ -201,7 +219,7 @@ mod tests {
 
     #[test]
     fn an_empty_blob_is_one_empty_chunk() {
-        let mut cursor = BlobCursor::new("r".into(), "b".into(), Vec::new(), 0, 1000);
+        let mut cursor = BlobCursor::new("r".into(), "b".into(), Vec::new(), 0, None, 1000);
         let c = cursor.next_chunk(1000).unwrap();
         assert!(c.payload.is_empty());
         assert_eq!(prop(&c, "size"), "0");

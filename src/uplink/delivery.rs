@@ -74,7 +74,7 @@ fn read_cursor(outbox: &SharedOutbox, record_id: String, blob_id: String, chunk:
         let guard = outbox.lock().unwrap_or_else(|p| p.into_inner());
         guard.blob_for_sending(&blob_id)?
     };
-    Ok(found.map(|(wire, resume_at)| BlobCursor::new(record_id, blob_id, wire, resume_at, chunk)))
+    Ok(found.map(|b| BlobCursor::new(record_id, blob_id, b.wire, b.resume_at, b.sha256, chunk)))
 }
 
 impl Delivery {
