@@ -12,14 +12,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use ga467::sim::{Action, Scenario, Step};
 use serde_json::json;
-use tokio::sync::watch;
 
 use super::commander::Commander;
-use super::{STATION, broker, case_system, prepare_out_dir, toml_string};
+use super::{Running, STATION, broker, prepare_out_dir, toml_string};
 use crate::config::{self, Profile};
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::outbox::Outbox;
-use crate::record::keys::{self, DecryptKeys, KeyType, Keyring};
+use crate::record::keys::{self, KeyType};
 use crate::{record, station};
 
 const CASE_REF: &str = "MR-DEMO-0001";
@@ -108,21 +107,15 @@ settle_ms = 0
         broker.port
     );
 
-    let events = events::bus();
-    let mut event_rx = events.subscribe();
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let station = tokio::spawn(station::run(config, crypto, events.clone(), shutdown_rx));
-    let accepted: case_system::AcceptedLog = Arc::default();
-    let consumer = tokio::spawn(
-        case_system::CaseSystem {
-            port: broker.port,
-            keyring: Keyring::load(std::slice::from_ref(&public_key))?,
-            decrypt: DecryptKeys::load(std::slice::from_ref(&recipient_private))?,
-            out_dir: out.to_path_buf(),
-            accepted: accepted.clone(),
-        }
-        .run(),
-    );
+    let mut running = Running::start(
+        config,
+        crypto,
+        broker.port,
+        &public_key,
+        &recipient_private,
+        out,
+    )?;
+    let accepted = running.accepted.clone();
     let sim_stop = Arc::new(AtomicBool::new(false));
 
     let outcome = tokio::time::timeout(Duration::from_secs(120), async {
@@ -152,7 +145,7 @@ settle_ms = 0
         };
         let mut cards = 0;
         while cards < 2 {
-            match event_rx.recv().await {
+            match running.events.recv().await {
                 Ok(Event::CardRead {
                     card_type,
                     masked_number,
@@ -180,7 +173,7 @@ settle_ms = 0
             closed["identities"], closed["pages"]
         );
         loop {
-            match event_rx.recv().await {
+            match running.events.recv().await {
                 Ok(Event::RecordDelivered { record_id: id }) if id == record_id => break,
                 Ok(Event::RecordRejected { record_id: id, reason }) if id == record_id => {
                     bail!("the case system rejected the record: {reason}")
@@ -210,15 +203,13 @@ settle_ms = 0
     })
     .await;
 
-    let _ = shutdown_tx.send(true);
-    let station_result = station.await;
-    consumer.abort();
+    let station_result = running.stop().await;
     sim_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     match outcome {
         Ok(result) => result?,
         Err(_) => bail!("the marriage scenario did not finish in 120 s (run with RUST_LOG=info)"),
     }
-    station_result.context("station task failed")??;
+    station_result?;
     let stats = Outbox::open(&state_dir.join("outbox.sqlite"))?.stats()?;
     if stats.depth != 0 {
         bail!("{} record(s) still in the outbox", stats.depth);

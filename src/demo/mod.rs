@@ -26,6 +26,59 @@ use crate::record::keys::{self, DecryptKeys, KeyType, Keyring};
 use crate::station;
 
 pub(crate) const STATION: &str = "demo-counter";
+
+/// The station and the demo case system, running side by side.
+struct Running {
+    events: tokio::sync::broadcast::Receiver<Event>,
+    shutdown: watch::Sender<bool>,
+    station: tokio::task::JoinHandle<anyhow::Result<()>>,
+    consumer: tokio::task::JoinHandle<()>,
+    accepted: case_system::AcceptedLog,
+}
+
+impl Running {
+    /// Starts the station on `config` and a case system that verifies with `station_public` and
+    /// decrypts with `recipient_private`, storing what it accepts under `out`.
+    fn start(
+        config: config::Config,
+        crypto: station::crypto::Crypto,
+        port: u16,
+        station_public: &Path,
+        recipient_private: &Path,
+        out: &Path,
+    ) -> anyhow::Result<Running> {
+        let bus = events::bus();
+        let events = bus.subscribe();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let station = tokio::spawn(station::run(config, crypto, bus, shutdown_rx));
+        let accepted: case_system::AcceptedLog = Arc::default();
+        let consumer = tokio::spawn(
+            case_system::CaseSystem {
+                port,
+                keyring: Keyring::load(&[station_public.to_path_buf()])?,
+                decrypt: DecryptKeys::load(&[recipient_private.to_path_buf()])?,
+                out_dir: out.to_path_buf(),
+                accepted: accepted.clone(),
+            }
+            .run(),
+        );
+        Ok(Running {
+            events,
+            shutdown,
+            station,
+            consumer,
+            accepted,
+        })
+    }
+
+    /// Stops both; the station's own outcome.
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let result = self.station.await;
+        self.consumer.abort();
+        result.context("station task failed")?
+    }
+}
 /// Pages the demo camera captures (each laid on the empty desk, then taken away).
 const PAGES: u32 = 2;
 
@@ -91,22 +144,15 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         broker.port
     );
 
-    let events = events::bus();
-    let mut event_rx = events.subscribe();
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let station = tokio::spawn(station::run(config, crypto, events.clone(), shutdown_rx));
-
-    let accepted: case_system::AcceptedLog = Arc::default();
-    let consumer = tokio::spawn(
-        case_system::CaseSystem {
-            port: broker.port,
-            keyring: Keyring::load(std::slice::from_ref(&public_key))?,
-            decrypt: DecryptKeys::load(std::slice::from_ref(&recipient_private))?,
-            out_dir: out.to_path_buf(),
-            accepted: accepted.clone(),
-        }
-        .run(),
-    );
+    let mut running = Running::start(
+        config,
+        crypto,
+        broker.port,
+        &public_key,
+        &recipient_private,
+        out,
+    )?;
+    let accepted = running.accepted.clone();
 
     let deadline = Duration::from_secs(40 + 5 * u64::from(cards));
     let outcome = tokio::time::timeout(deadline, async {
@@ -116,7 +162,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         // Committed records not acknowledged yet: the demo ends with none (an empty outbox).
         let mut pending = std::collections::HashSet::new();
         while delivered < cards || pages < PAGES || !pending.is_empty() {
-            match event_rx.recv().await {
+            match running.events.recv().await {
                 Ok(Event::RecordCommitted {
                     record_id,
                     card_read_at,
@@ -170,9 +216,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
     })
     .await;
 
-    let _ = shutdown_tx.send(true);
-    let station_result = station.await;
-    consumer.abort();
+    let station_result = running.stop().await;
     sim_stop.store(true, Ordering::Relaxed);
     let _ = sim.await;
 
@@ -183,7 +227,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
             deadline.as_secs()
         ),
     }
-    station_result.context("station task failed")??;
+    station_result?;
 
     let stats = Outbox::open(&state_dir.join("outbox.sqlite"))?.stats()?;
     if stats.depth != 0 {
