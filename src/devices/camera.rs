@@ -110,6 +110,7 @@ pub fn spawn_with(
         .name(format!("camera-{name}"))
         .spawn(move || {
             Supervisor {
+                presence: super::Presence::new("camera", &name),
                 detector: StillnessDetector::new(stillness_options(&config)),
                 name,
                 config,
@@ -120,7 +121,6 @@ pub fn spawn_with(
                 stop,
                 last_problem: String::new(),
                 detail: String::new(),
-                reported_up: None,
             }
             .run(source)
         })
@@ -146,9 +146,7 @@ struct Supervisor {
     last_problem: String,
     /// The open camera, for the records' device detail (`Eloam S1300 (usb-...) 4208x3120`).
     detail: String,
-    /// What the counter was last told (device connected / disconnected), so each change is
-    /// reported once.
-    reported_up: Option<bool>,
+    presence: super::Presence,
 }
 
 /// The station stopped listening: the supervisor ends.
@@ -257,16 +255,7 @@ impl Supervisor {
         // The detector keeps its last still view across a reopen: the page that lay there before
         // the camera went away is not captured again.
         self.last_problem.clear();
-        if self.reported_up != Some(true) {
-            self.reported_up = Some(true);
-            emit(
-                &self.events,
-                Event::CaptureDeviceReady {
-                    kind: "camera",
-                    name: self.name.clone(),
-                },
-            );
-        }
+        self.presence.report(&self.events, Ok(()));
         Ok(cam)
     }
 
@@ -276,17 +265,7 @@ impl Supervisor {
             warn!(camera = %self.name, %problem, "camera unavailable; retrying");
             self.last_problem = problem.clone();
         }
-        if self.reported_up != Some(false) {
-            self.reported_up = Some(false);
-            emit(
-                &self.events,
-                Event::CaptureDeviceUnavailable {
-                    kind: "camera",
-                    name: self.name.clone(),
-                    reason: problem,
-                },
-            );
-        }
+        self.presence.report(&self.events, Err(problem));
     }
 
     /// A still on request, answered with the pages delivered or why none was.

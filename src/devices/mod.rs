@@ -74,3 +74,75 @@ pub struct CaptureRequest {
 
 /// Where capture requests for one source go.
 pub type CaptureHandle = tokio::sync::mpsc::Sender<CaptureRequest>;
+
+/// What the counter was last told about a camera or scanner, so that each change of state is
+/// reported once (device connected / disconnected: STATUS, metrics, presence, live events).
+pub(crate) struct Presence {
+    kind: &'static str,
+    name: String,
+    up: Option<bool>,
+}
+
+impl Presence {
+    pub(crate) fn new(kind: &'static str, name: &str) -> Presence {
+        Presence {
+            kind,
+            name: name.to_string(),
+            up: None,
+        }
+    }
+
+    /// Reports `Ok(())` as ready and `Err(reason)` as unavailable, when that is a change.
+    pub(crate) fn report(&mut self, events: &crate::events::EventBus, state: Result<(), String>) {
+        if self.up == Some(state.is_ok()) {
+            return;
+        }
+        self.up = Some(state.is_ok());
+        let (kind, name) = (self.kind, self.name.clone());
+        crate::events::emit(
+            events,
+            match state {
+                Ok(()) => crate::events::Event::CaptureDeviceReady { kind, name },
+                Err(reason) => {
+                    crate::events::Event::CaptureDeviceUnavailable { kind, name, reason }
+                }
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Event, bus};
+
+    #[test]
+    fn presence_reports_each_change_once() {
+        let events = bus();
+        let mut rx = events.subscribe();
+        let mut p = Presence::new("scanner", "adf");
+        p.report(&events, Ok(()));
+        p.report(&events, Ok(()));
+        p.report(&events, Err("scanner I/O error".into()));
+        p.report(&events, Err("another error".into()));
+        p.report(&events, Ok(()));
+        let mut seen = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            seen.push(match e {
+                Event::CaptureDeviceReady { kind, name } => format!("{kind} {name} up"),
+                Event::CaptureDeviceUnavailable { kind, name, reason } => {
+                    format!("{kind} {name} down: {reason}")
+                }
+                other => format!("{other:?}"),
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "scanner adf up",
+                "scanner adf down: scanner I/O error",
+                "scanner adf up"
+            ]
+        );
+    }
+}

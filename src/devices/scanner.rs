@@ -48,6 +48,7 @@ pub fn spawn(
         .name(format!("scanner-{name}"))
         .spawn(move || {
             Supervisor {
+                presence: super::Presence::new("scanner", &name),
                 scanner: scanner(&config),
                 name,
                 config,
@@ -57,7 +58,6 @@ pub fn spawn(
                 events,
                 stop,
                 last_problem: String::new(),
-                reported_up: None,
             }
             .run()
         })
@@ -73,9 +73,9 @@ struct Supervisor {
     events: EventBus,
     stop: Arc<AtomicBool>,
     last_problem: String,
-    /// What the counter was last told (device connected / disconnected). A scanner is only
-    /// known to be there when it answers a scan: `scanimage -L` can take seconds.
-    reported_up: Option<bool>,
+    /// A scanner is only known to be there when it answers a scan (`scanimage -L` can take
+    /// seconds).
+    presence: super::Presence,
 }
 
 struct StationGone;
@@ -170,37 +170,18 @@ impl Supervisor {
     /// Device connected / disconnected, once per change: a scanner that answered (pages, no
     /// paper, a jam, an open cover) is there; one that cannot be opened, reached or run is not.
     fn presence(&mut self, scan: &Result<Scan, ScanError>) {
-        let up = match scan {
-            Ok(_) => true,
-            Err(e) => !matches!(
-                e,
-                ScanError::NoDevice { .. }
-                    | ScanError::Io(_)
-                    | ScanError::AccessDenied(_)
-                    | ScanError::Crashed { .. }
-                    | ScanError::Spawn { .. }
-                    | ScanError::Timeout { .. }
-            ),
+        let state = match scan {
+            Err(
+                e @ (ScanError::NoDevice { .. }
+                | ScanError::Io(_)
+                | ScanError::AccessDenied(_)
+                | ScanError::Crashed { .. }
+                | ScanError::Spawn { .. }
+                | ScanError::Timeout { .. }),
+            ) => Err(e.to_string()),
+            _ => Ok(()),
         };
-        if self.reported_up == Some(up) {
-            return;
-        }
-        self.reported_up = Some(up);
-        let name = self.name.clone();
-        emit(
-            &self.events,
-            match scan {
-                Err(e) if !up => Event::CaptureDeviceUnavailable {
-                    kind: "scanner",
-                    name,
-                    reason: e.to_string(),
-                },
-                _ => Event::CaptureDeviceReady {
-                    kind: "scanner",
-                    name,
-                },
-            },
-        );
+        self.presence.report(&self.events, state);
     }
 
     /// Reports a failed scan: to the counter's screen (an event) each time a scan was asked for,
