@@ -1,9 +1,10 @@
 //! Chip authentication against sessions recorded with real passports, and the choice of what to
 //! run from DG14.
 //!
-//! No ICAO or BSI document publishes a chip authentication worked example. The transcripts here
-//! were recorded by the gmrtd project (github.com/gmrtd/gmrtd, `chipauth/chip_auth_test.go`)
-//! with real Austrian, German and French passports: DG14, the secure messaging keys and counter
+//! No published chip authentication worked example was found (Doc 9303-11's appendices cover BAC
+//! and PACE; TR-03110 has none). The transcripts here were recorded by the gmrtd project
+//! (github.com/gmrtd/gmrtd, `chipauth/chip_auth_test.go`) with real Austrian, German and French
+//! passports: DG14, the secure messaging keys and counter
 //! before chip authentication, the terminal's ephemeral private key, and every protected command
 //! and answer byte for byte, up to a SELECT of DG14 under the new keys. Replaying them, this
 //! terminal must send exactly the recorded commands (so it encodes the keys, OIDs and key
