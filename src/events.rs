@@ -19,6 +19,9 @@ pub enum Event {
         reader: String,
         card_type: String,
         masked_number: String,
+        /// Names of the checks that failed (`chip_authentication`, `sod_hashes`...): what the
+        /// clerk must be warned of. Names only, never details.
+        failed_checks: Vec<String>,
     },
     /// The record is durable in the outbox; the capture may be acknowledged to the clerk.
     RecordCommitted {

@@ -1,10 +1,11 @@
 //! The ICAO 9303 parsers on arbitrary chip bytes: BER-TLV, EF.COM, DG1 (MRZ), DG2 (ISO 19794-5
 //! face record), DG11/DG12, EF.SOD (CMS SignedData and the LDS security object) with passive
 //! authentication, CSCA files, secure messaging objects and command APDUs; SecurityInfos
-//! (EF.CardAccess, DG14) and PACE: the terminal fed arbitrary chip answers, the emulator's chip
-//! side fed arbitrary commands, AES secure messaging. No panic on any input; errors are values.
+//! (EF.CardAccess, DG14), PACE and chip authentication: the terminal fed arbitrary chip answers,
+//! the emulator's chip side fed arbitrary commands, AES secure messaging. No panic on any input; errors are values.
 #![no_main]
 
+use icao9303::ca;
 use icao9303::cipher::Cipher;
 use icao9303::ec::Curve;
 use icao9303::pace::{self, Password};
@@ -64,6 +65,13 @@ fuzz_target!(|data: &[u8]| {
     ] {
         if let Ok(infos) = security_infos::parse(&bytes) {
             let _ = pace::choose(&infos);
+            if let ca::CaOffer::Supported(params) = ca::choose(&infos) {
+                // A DG14 key from the input: refused or used, never a panic.
+                let mut refuse = |_: &apdu::Command| -> Result<apdu::Response, ()> {
+                    Ok(apdu::Response::status(0x6A80))
+                };
+                let _ = ca::authenticate(&mut refuse, &params, &ca::CaTerminal::default());
+            }
         }
     }
 
@@ -94,6 +102,52 @@ fuzz_target!(|data: &[u8]| {
         &params,
         &pace::PaceTerminal::default(),
     );
+
+    // The chip authentication terminal against the same pieces, for inputs whose second byte
+    // is CA (libFuzzer finds the constant): its two scalar multiplications come before any
+    // answer is read and cost more than all the parsers together (on every input they cut the
+    // runs sevenfold). Its chip side is fed the input as MSE:Set KAT, MSE:Set AT and GENERAL
+    // AUTHENTICATE data. One key per curve.
+    static KEYS: std::sync::OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        Curve::ALL
+            .iter()
+            .map(|c| {
+                let sk = c.random_scalar();
+                let pk = c.mul(&sk, &c.generator(), "G").unwrap();
+                (sk, pk)
+            })
+            .collect()
+    });
+    let (sk, pk) = keys[usize::from(pick & 3)].clone();
+    let ca_params = ca::CaParams {
+        cipher,
+        curve,
+        oid: ca::CaParams::oid_for(cipher),
+        key_id: (pick & 0x10 != 0).then_some(u32::from(pick)),
+        chip_key: pk,
+        inferred: false,
+    };
+    if data.get(1) == Some(&0xCA) {
+        // On P-256, the fastest curve, with a fixed ephemeral key: the answers are the target.
+        let (p256_sk, p256_pk) = keys[0].clone();
+        let p256 = ca::CaParams {
+            curve: Curve::NistP256,
+            chip_key: p256_pk,
+            ..ca_params.clone()
+        };
+        let terminal = ca::CaTerminal {
+            sk_eph: Some(p256_sk),
+        };
+        let _ = ca::authenticate(&mut transmit, &p256, &terminal);
+    }
+    let mut ca_chip = ca::chip::CaChip::new(curve, cipher, ca_params.key_id, sk);
+    let _ = ca_chip.set_kat(&apdu::Command::new(0, 0x22, 0x41, 0xA6).with_data(data.to_vec()));
+    let _ = ca_chip.set_at(&apdu::Command::new(0, 0x22, 0x41, 0xA4).with_data(data.to_vec()));
+    let _ = ca_chip.set_at(
+        &apdu::Command::new(0, 0x22, 0x41, 0xA4).with_data(tlv::encode(0x80, &ca_params.oid)),
+    );
+    let _ = ca_chip.general_authenticate(&apdu::Command::new(0, 0x86, 0, 0).with_data(data.to_vec()));
 
     // The chip side: Set AT, then the input as GENERAL AUTHENTICATE data.
     let mut chip = pace::chip::PaceChip::new(

@@ -29,7 +29,10 @@ pub const EXIT_NOT_A_DOCUMENT: u8 = 7;
     printed (--mrz, TD1/TD2/TD3 or the exit-entry permits' 3x30 lines) or as --doc-number, \
     --birth and --expiry (YYMMDD or YYYY-MM-DD). With --can, PACE uses the card access number \
     instead (the MRZ is still needed for chips without PACE and for the DG1 check). The output's \
-    access_protocol says which protocol was used; the pace check, with what parameters.\n\nExit \
+    access_protocol says which protocol was used; the pace check, with what parameters. When \
+    DG14 offers it, chip authentication runs after EF.SOD (the chip_authentication check: \
+    passed, failed, not_offered, not_supported, not_trusted or skipped); a chip that fails it \
+    (a possible clone) is still read, the check fails and a warning goes to stderr.\n\nExit \
     status: 0 read (JSON on stdout); 3 no card on the reader; 4 no reader or no pcscd; 5 access \
     refused (wrong MRZ or CAN, or PACE with parameters countersign does not support); 6 the read \
     failed (card removed, communication error); 7 the card is not a travel document."
@@ -67,6 +70,9 @@ pub struct ReadDocumentArgs {
     /// Keep trying for up to this many seconds while there is no card (0: once).
     #[arg(long, default_value_t = 0)]
     wait: u64,
+    /// Do not run chip authentication (the check says `skipped`; for measurements).
+    #[arg(long)]
+    no_chip_auth: bool,
 }
 
 struct Failure {
@@ -126,6 +132,7 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
             .map(icao9303::pace::parse_can)
             .transpose()
             .map_err(|e| fail(2, format!("--can: {e}")))?,
+        skip_chip_authentication: args.no_chip_auth,
         ..ReadSettings::default()
     };
     let deadline = Instant::now() + Duration::from_secs(args.wait);
@@ -138,6 +145,16 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
             Err(e) => return Err(failure_of(e)),
         }
     };
+    // A clerk running the command sees a failed chip authentication even without reading the
+    // JSON.
+    if let icao9303::ca::ChipAuthentication::Failed(why)
+    | icao9303::ca::ChipAuthentication::NotTrusted(why) = &read.chip_authentication
+    {
+        eprintln!(
+            "countersign read-document: WARNING: chip authentication {}: {why}",
+            read.chip_authentication.status()
+        );
+    }
     let mut evidence = Vec::new();
     for e in &capture.evidence {
         let mut entry = serde_json::json!({
@@ -171,6 +188,9 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
                 "pace": read.pace.as_ref().map(|(params, _)| params),
                 "access_apdus": read.stats.access_apdus,
                 "access_ms": read.stats.access_time.as_millis() as u64,
+                "chip_authentication": read.chip_authentication.status(),
+                "chip_authentication_apdus": read.stats.ca_apdus,
+                "chip_authentication_ms": read.stats.ca_time.as_millis() as u64,
                 "apdus": read.stats.apdus,
                 "ms": read.stats.total.as_millis() as u64,
                 "bytes": read.com.len() + read.sod.len() + read.data_groups.iter().map(|(_, b)| b.len()).sum::<usize>(),

@@ -279,6 +279,7 @@ impl Supervisor {
                 reader: self.name.clone(),
                 card_type: card.card_type.as_str().into(),
                 masked_number,
+                failed_checks: failed.iter().map(|n| n.to_string()).collect(),
             },
         );
         if self

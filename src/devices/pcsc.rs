@@ -7,6 +7,7 @@
 use std::time::{Instant, SystemTime};
 
 use ga467::card::CivilDate;
+use icao9303::ca::ChipAuthentication;
 use icao9303::lds::{self, ImageFormat};
 use icao9303::mrz::{Mrz, MrzFormat, MrzKey, mask};
 use icao9303::pa::{self, CscaStore, Verdict};
@@ -286,10 +287,26 @@ pub fn capture_of(
         )),
         (None, None) => {}
     }
+    // Chip authentication (a clone's chip fails it): the detail starts with the outcome.
+    let ca = &read.chip_authentication;
+    checks.push(check(
+        "chip_authentication",
+        match ca {
+            ChipAuthentication::Passed(_) => CheckResult::Pass,
+            ChipAuthentication::Failed(_) | ChipAuthentication::NotTrusted(_) => CheckResult::Fail,
+            ChipAuthentication::NotOffered(_)
+            | ChipAuthentication::NotSupported(_)
+            | ChipAuthentication::Skipped(_) => CheckResult::Unknown,
+        },
+        Some(ca.to_string()),
+    ));
     identity.checks = checks;
 
     evidence.push(blob("sod", "application/octet-stream", read.sod.clone()));
-    for (n, bytes) in &read.data_groups {
+    // By data group number (DG14, read first for chip authentication, comes last).
+    let mut groups: Vec<&(u8, Vec<u8>)> = read.data_groups.iter().collect();
+    groups.sort_by_key(|(n, _)| *n);
+    for (n, bytes) in groups {
         evidence.push(blob(
             &format!("dg{n}"),
             "application/octet-stream",
@@ -340,6 +357,8 @@ pub struct ReadSettings {
     pub block_size: Option<usize>,
     /// The card access number (six digits), when known: PACE runs with it instead of the MRZ.
     pub can: Option<String>,
+    /// Do not run chip authentication (measurements; the record's check says `skipped`).
+    pub skip_chip_authentication: bool,
 }
 
 /// An MRZ file: MRZ text (TD1, TD2, TD3, CS/CD), or `number birth expiry` separated by

@@ -234,6 +234,9 @@ pub struct MrzFields {
 ///   password (`ECDH-GM brainpoolP256r1 AES-128, MRZ password`);
 /// - `pace_offered`: present when the chip offers PACE but was read with BAC (`unknown`, the
 ///   detail says why);
+/// - `chip_authentication`: the chip holds the private key of DG14's public key (not a clone);
+///   the detail starts with `passed`, `failed`, `not_trusted` (DG14 failed passive
+///   authentication), `not_offered`, `not_supported` or `skipped` (the last three `unknown`);
 /// - `face_conversion`: the DG2 image could be converted to JPEG (the original is kept);
 /// - `not_expired`: the expiry date is today or later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,7 +267,7 @@ pub struct EvidenceRef {
     pub blob_id: String,
     /// `face_photo_wlt` (raw 1024-byte WLT), `face_photo` (decoded image), `fingerprint`,
     /// `page` (a scanned page); travel documents: `face_photo_original` (DG2's image as stored),
-    /// `sod` (EF.SOD) and `dg1`, `dg2`, `dg11`, `dg12` (the data groups as read), ...
+    /// `sod` (EF.SOD) and `dg1`, `dg2`, `dg11`, `dg12`, `dg14` (the data groups as read), ...
     pub role: String,
     /// Media type of the plaintext, e.g. `image/jpeg`, `application/octet-stream`.
     pub media_type: String,

@@ -433,6 +433,7 @@ mod tests {
             reader: "desk".into(),
             card_type: "resident".into(),
             masked_number: "1101**********002X".into(),
+            failed_checks: Vec::new(),
         });
         s.apply(&Event::RecordDelivered {
             record_id: "r".into(),

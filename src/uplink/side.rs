@@ -57,8 +57,9 @@ pub fn feed(event: &Event) -> Option<Value> {
             reader,
             card_type,
             masked_number,
+            failed_checks,
         } => json!({"event": "card_read", "device": reader, "card_type": card_type,
-                    "masked_number": masked_number}),
+                    "masked_number": masked_number, "failed_checks": failed_checks}),
         Event::PageCaptured {
             device,
             label,
@@ -109,4 +110,28 @@ pub fn feed(event: &Event) -> Option<Value> {
         _ => return None,
     };
     Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The clerk's screen learns which checks failed (a cloned chip's `chip_authentication`),
+    /// by name only.
+    #[test]
+    fn card_read_names_the_failed_checks() {
+        let event = Event::CardRead {
+            reader: "counter".into(),
+            card_type: "passport".into(),
+            masked_number: "E12****78".into(),
+            failed_checks: vec!["chip_authentication".into()],
+        };
+        assert_eq!(
+            feed(&event),
+            Some(
+                json!({"event": "card_read", "device": "counter", "card_type": "passport",
+                        "masked_number": "E12****78", "failed_checks": ["chip_authentication"]})
+            )
+        );
+    }
 }

@@ -76,6 +76,12 @@ fn td3_passport_with_jpeg_face() {
     assert_eq!(doc["birth_date"], "1985-03-15");
     assert_eq!(doc["devices"][0]["kind"], "pcsc");
     all_pass(&doc);
+    // The emulator's chip authentication (P-256, AES-128) after BAC.
+    assert_eq!(
+        check(&doc, "chip_authentication")["detail"],
+        "passed: ECDH P-256 AES-128"
+    );
+    assert_eq!(doc["read"]["chip_authentication"], "passed");
     for name in [
         "sod_hashes",
         "sod_signature",
@@ -241,6 +247,103 @@ fn tampered_group_and_foreign_csca_fail_passive_authentication_by_name() {
         "{chain}"
     );
     assert_eq!(check(&doc, "sod_hashes")["result"], "pass");
+}
+
+/// Chip authentication through pcscd and vpcd: passes after BAC (brainpoolP256r1, 3DES with
+/// MSE:Set KAT) and after PACE (P-256, AES-128); a cloned chip fails it, with a warning on stderr,
+/// and the document is still read (the chip opened again) with every other check passing; a
+/// document without DG14 says `not_offered`, and `--no-chip-auth` says `skipped`.
+#[test]
+fn chip_authentication_passes_and_a_cloned_chip_fails_with_a_warning() {
+    for (extra, detail) in [
+        (
+            &["--ca-curve", "brainpoolP256r1", "--ca-cipher", "3DES"][..],
+            "passed: ECDH brainpoolP256r1 3DES",
+        ),
+        (
+            &["--pace-only", "--pace-curve", "brainpoolP256r1"][..],
+            "passed: ECDH P-256 AES-128",
+        ),
+    ] {
+        let doc = read_ok("passport-jpeg", extra);
+        assert_eq!(
+            check(&doc, "chip_authentication")["detail"],
+            detail,
+            "{doc}"
+        );
+        all_pass(&doc);
+        assert!(roles(&doc).contains(&("dg14".into(), "application/octet-stream".into())));
+    }
+
+    for (extra, protocol) in [
+        (&["--cloned-chip"][..], "BAC"),
+        (
+            &["--cloned-chip", "--pace-only", "--ca-cipher", "AES-256"][..],
+            "PACE",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let pcscd = Pcscd::start(dir.path());
+        let csca = dir.path().join("csca.pem");
+        let mut args = vec!["--csca-out", csca.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let emulator = pcscd.emulator(&args);
+        assert_eq!(emulator.ready["cloned_chip"], true);
+        let key = emulator.key_args();
+        let mut read_args: Vec<&str> = key.iter().map(String::as_str).collect();
+        read_args.extend(["--csca", csca.to_str().unwrap()]);
+        let (code, doc, stderr) = pcscd.read_document(&read_args);
+        assert_eq!(code, Some(0), "the clone is read and reported: {stderr}");
+        assert_eq!(doc["access_protocol"], protocol);
+        let ca = check(&doc, "chip_authentication");
+        assert_eq!(ca["result"], "fail", "{ca}");
+        assert!(
+            ca["detail"].as_str().unwrap().starts_with(
+                "failed: the chip does not hold the private key of its DG14 public key (possible clone)"
+            ),
+            "{ca}"
+        );
+        assert_eq!(doc["read"]["chip_authentication"], "failed");
+        assert!(
+            stderr.contains("WARNING: chip authentication failed")
+                && stderr.contains("possible clone"),
+            "{stderr}"
+        );
+        // Everything else was read and verifies: the files are the genuine document's.
+        for c in doc["checks"].as_array().unwrap() {
+            if c["name"] != "chip_authentication" {
+                assert_eq!(c["result"], "pass", "{c}");
+            }
+        }
+        assert_eq!(doc["id_number"], "E12345678");
+        let roles = roles(&doc);
+        for role in ["face_photo", "dg1", "dg2", "dg11", "dg12", "dg14"] {
+            assert!(roles.iter().any(|(r, _)| r == role), "{role}: {roles:?}");
+        }
+    }
+
+    let doc = read_ok("exit-entry-permit", &["--no-chip-auth"]);
+    let ca = check(&doc, "chip_authentication");
+    assert_eq!(ca["result"], "unknown");
+    assert_eq!(
+        ca["detail"],
+        "not_offered: the chip has no DG14 (neither EF.COM nor EF.SOD lists it)"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let emulator = pcscd.emulator(&[]);
+    let key = emulator.key_args();
+    let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+    args.push("--no-chip-auth");
+    let (code, doc, stderr) = pcscd.read_document(&args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        check(&doc, "chip_authentication")["detail"],
+        "skipped: chip authentication was turned off for this read (the chip has DG14)"
+    );
+    assert_eq!(doc["read"]["chip_authentication_apdus"], 0);
+    assert!(!roles(&doc).iter().any(|(r, _)| r == "dg14"));
 }
 
 /// PACE-only documents (BAC refused with 6A88) on brainpoolP256r1 and NIST P-256 read through
@@ -455,6 +558,42 @@ fn read_time_of_a_20_kb_dg2() {
     assert!((100..=130).contains(&apdus), "{apdus}");
     assert!(ms < 5_000, "{ms} ms");
 
+    // The same card with chip authentication skipped, alternating, and CA's own share.
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for _ in 0..5 {
+        for skip in [false, true] {
+            let mut args: Vec<&str> = key.iter().map(String::as_str).collect();
+            if skip {
+                args.push("--no-chip-auth");
+            }
+            let (code, doc, stderr) = pcscd.read_document(&args);
+            assert_eq!(code, Some(0), "{stderr}");
+            let read = &doc["read"];
+            let run = (
+                read["ms"].as_u64().unwrap(),
+                read["apdus"].as_u64().unwrap(),
+                read["chip_authentication_ms"].as_u64().unwrap(),
+                read["chip_authentication_apdus"].as_u64().unwrap(),
+            );
+            if skip { &mut without } else { &mut with }.push(run);
+        }
+    }
+    with.sort();
+    without.sort();
+    let (ca_ms, ca_apdus) = (with[2].0, with[2].1);
+    let mut ca_only: Vec<u64> = with.iter().map(|r| r.2).collect();
+    ca_only.sort();
+    eprintln!(
+        "chip authentication (P-256, AES-128, after BAC) through pcscd+vpcd: whole read {ca_apdus} APDUs, median {ca_ms} ms; skipped: {} APDUs, median {} ms; CA's part {} APDUs, median {} ms",
+        without[2].1, without[2].0, with[2].3, ca_only[2]
+    );
+    // DG14 (SELECT, head, one block), MSE:Set AT, GENERAL AUTHENTICATE, SELECT and READ BINARY
+    // under the new keys.
+    assert!(with.iter().all(|r| r.3 == 7), "{with:?}");
+    assert!(without.iter().all(|r| r.3 == 0), "{without:?}");
+    assert_eq!(ca_apdus, without[2].1 + 7);
+
     // The same document PACE-only on each curve: PACE's 5 APDUs instead of BAC's 2, and the
     // time of the access step alone.
     for curve in ["brainpoolP256r1", "P-256"] {
@@ -525,11 +664,15 @@ fn travel_documents_read_at_the_counter_become_records() {
     ));
     std::fs::write(&setup.config, config).unwrap();
     // Both CSCA files exist before the daemon loads them.
+    // The permit's chip is a clone: its record says so, and the clerk is told.
     let permit = pcscd.emulator(&[
         "--document",
         "exit-entry-permit",
         "--csca-out",
         csca.to_str().unwrap(),
+        "--cloned-chip",
+        "--ca-cipher",
+        "3DES",
     ]);
     let passport = pcscd.emulator_on(
         1,
@@ -585,7 +728,25 @@ fn travel_documents_read_at_the_counter_become_records() {
             pace.and_then(|c| c.detail.as_deref()),
             (protocol == "PACE").then_some("ECDH-GM brainpoolP256r1 AES-128, MRZ password")
         );
-        for c in &id.checks {
+        let ca = id
+            .checks
+            .iter()
+            .find(|c| c.name == "chip_authentication")
+            .unwrap();
+        if protocol == "BAC" {
+            assert_eq!(ca.result, CheckResult::Fail, "{ca:?}");
+            assert!(
+                ca.detail.as_deref().unwrap().contains("possible clone"),
+                "{ca:?}"
+            );
+        } else {
+            assert_eq!(
+                ca.detail.as_deref(),
+                Some("passed: ECDH P-256 AES-128"),
+                "{ca:?}"
+            );
+        }
+        for c in id.checks.iter().filter(|c| c.name != "chip_authentication") {
             assert_eq!(c.result, CheckResult::Pass, "{c:?}");
         }
         let roles: Vec<&str> = record.evidence.iter().map(|e| e.role.as_str()).collect();
@@ -598,7 +759,8 @@ fn travel_documents_read_at_the_counter_become_records() {
                 "dg1",
                 "dg2",
                 "dg11",
-                "dg12"
+                "dg12",
+                "dg14"
             ]
         );
         assert!(record.evidence.iter().all(|e| e.identity == Some(0)));
@@ -633,4 +795,8 @@ fn travel_documents_read_at_the_counter_become_records() {
         "logs mask document numbers:\n{log}"
     );
     assert!(log.contains("travel document read"), "{log}");
+    assert!(
+        log.contains(r#"failed_checks=["chip_authentication"]"#),
+        "the clone's failed check is logged (and sent to the clerk's screen): {log}"
+    );
 }

@@ -448,6 +448,11 @@ pub mod build {
         encode(0x75, &group)
     }
 
+    /// DG14 around a SET of SecurityInfos.
+    pub fn dg14(security_infos: &[u8]) -> Vec<u8> {
+        encode(0x6E, security_infos)
+    }
+
     /// DG11/DG12 from `(tag, text)` pairs, with the tag list `5C`.
     pub fn text_group(outer: u32, fields: &[(u32, &str)]) -> Vec<u8> {
         let list: Vec<u8> = fields

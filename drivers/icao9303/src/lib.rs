@@ -4,6 +4,7 @@
 //! - [`tlv`], [`apdu`]: BER-TLV and ISO 7816-4 APDUs; total parsers (no panic on any bytes).
 //! - [`crypto`], [`sm`], [`access`]: BAC key derivation, 3DES, retail MAC, secure messaging
 //!   parameterised by cipher (3DES now; AES after PACE later), the access protocols.
+//! - [`ca`]: chip authentication (DG14's key, a clone's chip cannot answer under its keys).
 //! - [`mrz`], [`lds`], [`sod`], [`pa`]: MRZ (TD1, TD2, TD3, CS/CD 3×30), data groups, EF.SOD and
 //!   passive authentication (hashes, CMS signature, chain to a CSCA).
 //! - [`read`]: the read sequence over any [`read::Transceiver`] (PC/SC, or the emulator in
@@ -16,6 +17,7 @@
 
 pub mod access;
 pub mod apdu;
+pub mod ca;
 pub mod cipher;
 pub mod crypto;
 pub mod ec;

@@ -15,9 +15,35 @@ pub const ID_CA: [u8; 8] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x03];
 /// `id-PK-ECDH` (0.4.0.127.0.7.2.2.1.2): a chip authentication public key.
 pub const ID_PK_ECDH: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x01, 0x02];
 
+/// `id-PK-DH` (0.4.0.127.0.7.2.2.1.1): a DH chip authentication public key (kept in `other`).
+pub const ID_PK_DH: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x01, 0x01];
+
 /// brainpoolP256r1 and brainpoolP384r1 (RFC 5639) as named-curve OIDs.
 const BRAINPOOL_P256R1: &[u8] = &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07];
 const BRAINPOOL_P384R1: &[u8] = &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0B];
+
+/// Named curves documents use that countersign does not implement, for messages.
+const OTHER_CURVES: &[(&[u8], &str)] = &[
+    (
+        &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0D],
+        "brainpoolP512r1",
+    ),
+    (
+        &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x09],
+        "brainpoolP320r1",
+    ),
+    (
+        &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x05],
+        "brainpoolP224r1",
+    ),
+    (
+        &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x03],
+        "brainpoolP192r1",
+    ),
+    (&[0x2B, 0x81, 0x04, 0x00, 0x23], "P-521"),
+    (&[0x2B, 0x81, 0x04, 0x00, 0x21], "P-224"),
+    (&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x01], "P-192"),
+];
 
 /// Key agreement of a PACE or CA protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +146,10 @@ pub struct CaInfo {
 pub struct CaPublicKey {
     /// `None` when the key's domain parameters are not a supported curve.
     pub curve: Option<Curve>,
+    /// The domain parameters in words, for messages: the curve's name, or what else they are
+    /// (`brainpoolP512r1`, `named curve 1.2.3.4`, `explicit domain parameters of no supported
+    /// curve`).
+    pub parameters: String,
     /// The chip's static public point, SEC1 uncompressed.
     pub point: Vec<u8>,
     pub key_id: Option<u32>,
@@ -241,9 +271,10 @@ pub fn parse(bytes: &[u8]) -> Result<SecurityInfos, SecurityInfosError> {
                     .transpose()?,
             });
         } else if oid == ID_PK_ECDH {
-            let (curve, point) = ec_public_key(required, inner_base)?;
+            let (curve, parameters, point) = ec_public_key(required, inner_base)?;
             infos.ca_public_keys.push(CaPublicKey {
                 curve,
+                parameters,
                 point,
                 key_id: optional
                     .map(|o| integer(o, inner_base, "ChipAuthenticationPublicKeyInfo keyId"))
@@ -257,8 +288,11 @@ pub fn parse(bytes: &[u8]) -> Result<SecurityInfos, SecurityInfosError> {
 }
 
 /// A SubjectPublicKeyInfo of `id-ecPublicKey`: the curve (named, or explicit parameters
-/// recognised by their base point) and the point.
-fn ec_public_key(spki: &Tlv, base: usize) -> Result<(Option<Curve>, Vec<u8>), SecurityInfosError> {
+/// recognised by their base point), the parameters in words, and the point.
+fn ec_public_key(
+    spki: &Tlv,
+    base: usize,
+) -> Result<(Option<Curve>, String, Vec<u8>), SecurityInfosError> {
     let at = base + spki.offset;
     let inner = at + spki.raw.len() - spki.value.len();
     if spki.tag != 0x30 {
@@ -285,18 +319,34 @@ fn ec_public_key(spki: &Tlv, base: usize) -> Result<(Option<Curve>, Vec<u8>), Se
             _ => None,
         },
         // Explicit ECParameters { version, fieldID, curve, base, order, cofactor }: the base
-        // point names the curve.
+        // point names the curve. Prime, coefficients and order are not compared: the key is then
+        // used on that named curve only, after its point is checked to lie on it, so parameters
+        // that merely share the base point cannot make the reader compute on another curve.
         Some(p) if p.tag == 0x30 => tlv::parse_all(p.value)
             .ok()
             .and_then(|f| f.get(3).filter(|b| b.tag == 0x04).map(|b| b.value.to_vec()))
             .and_then(|g| Curve::ALL.into_iter().find(|c| c.generator() == g)),
         _ => None,
     };
+    let parameters = match (curve, alg_fields.get(1)) {
+        (Some(c), _) => c.name().to_string(),
+        (None, Some(p)) if p.tag == 0x06 => OTHER_CURVES
+            .iter()
+            .find(|(o, _)| *o == p.value)
+            .map_or_else(
+                || format!("named curve {}", dotted(p.value)),
+                |(_, n)| (*n).into(),
+            ),
+        (None, Some(p)) if p.tag == 0x30 => {
+            "explicit domain parameters of no supported curve".into()
+        }
+        (None, _) => "no domain parameters".into(),
+    };
     let point = match bits.value.split_first() {
         Some((0, point)) => point.to_vec(),
         _ => return fail("a public key BIT STRING with unused bits", at),
     };
-    Ok((curve, point))
+    Ok((curve, parameters, point))
 }
 
 /// Builders for the emulator and tests.
@@ -328,6 +378,17 @@ pub mod build {
 
     /// A ChipAuthenticationInfo (ECDH, version 1) and its public key with a named curve.
     pub fn chip_authentication(cipher: Cipher, curve: Curve, point: &[u8]) -> Vec<Vec<u8>> {
+        chip_authentication_with_key_id(cipher, curve, point, None)
+    }
+
+    /// The same, with a keyId in both entries when given.
+    pub fn chip_authentication_with_key_id(
+        cipher: Cipher,
+        curve: Curve,
+        point: &[u8],
+        key_id: Option<u32>,
+    ) -> Vec<Vec<u8>> {
+        let key_id = key_id.map(integer).unwrap_or_default();
         let mut ca_oid = ID_CA.to_vec();
         ca_oid.extend_from_slice(&[2, cipher.arc()]);
         let named = match curve {
@@ -354,8 +415,14 @@ pub mod build {
             .concat(),
         );
         vec![
-            tlv::encode(0x30, &[tlv::encode(0x06, &ca_oid), integer(1)].concat()),
-            tlv::encode(0x30, &[tlv::encode(0x06, &ID_PK_ECDH), spki].concat()),
+            tlv::encode(
+                0x30,
+                &[tlv::encode(0x06, &ca_oid), integer(1), key_id.clone()].concat(),
+            ),
+            tlv::encode(
+                0x30,
+                &[tlv::encode(0x06, &ID_PK_ECDH), spki, key_id].concat(),
+            ),
         ]
     }
 

@@ -52,6 +52,20 @@ pub struct Icao9303Args {
     /// The card access number (six digits), PACE's other password.
     #[arg(long, default_value = "123456")]
     can: String,
+    /// No DG14 and no chip authentication (as documents without it, e.g. Chinese passports).
+    #[arg(long)]
+    no_chip_auth: bool,
+    /// Chip authentication's curve (ECDH): P-256, brainpoolP256r1, P-384 or brainpoolP384r1.
+    #[arg(long, default_value = "P-256", value_parser = parse_curve, conflicts_with = "no_chip_auth")]
+    ca_curve: Curve,
+    /// Chip authentication's cipher: 3DES (MSE:Set KAT), AES-128, AES-192 or AES-256 (MSE:Set AT
+    /// and GENERAL AUTHENTICATE).
+    #[arg(long, default_value = "AES-128", value_parser = parse_cipher, conflicts_with = "no_chip_auth")]
+    ca_cipher: Cipher,
+    /// A cloned chip: DG14 and EF.SOD as the genuine document's, but the chip does not hold the
+    /// private key of DG14's public key, so chip authentication fails.
+    #[arg(long, conflicts_with = "no_chip_auth")]
+    cloned_chip: bool,
     /// A card without the travel document application (as a bank card or a staff badge).
     #[arg(long)]
     not_a_document: bool,
@@ -120,6 +134,11 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
         pace_curve: args.pace_curve,
         pace_cipher: args.pace_cipher,
         can: icao9303::pace::parse_can(&args.can).map_err(|e| anyhow::anyhow!("--can: {e}"))?,
+        chip_auth: !args.no_chip_auth,
+        ca_curve: args.ca_curve,
+        ca_cipher: args.ca_cipher,
+        ca_key_id: None,
+        cloned_chip: args.cloned_chip,
     };
     let doc = TestDocument::generate(&spec, &pki);
     say(serde_json::json!({
@@ -130,6 +149,8 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
         "expiry_date": doc.key.expiry_date,
         "can": doc.can,
         "pace": doc.pace.as_ref().map(|p| p.describe()),
+        "chip_authentication": doc.chip_auth.as_ref().map(|k| k.describe()),
+        "cloned_chip": args.cloned_chip,
         "dg2_bytes": doc.file(0x0102).map_or(0, <[u8]>::len),
     }));
     let mut chip = Chip::new(

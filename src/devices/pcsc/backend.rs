@@ -31,6 +31,7 @@ fn options(settings: &ReadSettings) -> ReadOptions {
         o.block = b;
     }
     o.can.clone_from(&settings.can);
+    o.chip_authentication = !settings.skip_chip_authentication;
     o
 }
 
@@ -316,7 +317,7 @@ impl Supervisor {
         };
         let options = options(&ReadSettings {
             block_size: Some(self.config.block_size.get() as usize),
-            can: None,
+            ..ReadSettings::default()
         });
         match icao9303::read_document(&mut card, key, &options) {
             Ok(read) => {
@@ -351,6 +352,7 @@ impl Supervisor {
                             .as_ref()
                             .map_or(String::new(), |i| i.document.clone()),
                         masked_number: mask(&key.document_number),
+                        failed_checks: failed,
                     },
                 );
                 if self

@@ -78,9 +78,16 @@ fn passport_and_permit_map_every_field_check_and_blob() {
             ("dg2", "application/octet-stream"),
             ("dg11", "application/octet-stream"),
             ("dg12", "application/octet-stream"),
+            ("dg14", "application/octet-stream"),
         ]
     );
     assert_eq!(c.summary, "passport E12****78");
+    let ca = id
+        .checks
+        .iter()
+        .find(|c| c.name == "chip_authentication")
+        .unwrap();
+    assert_eq!(ca.detail.as_deref(), Some("passed: ECDH P-256 AES-128"));
 
     let c = capture(
         &DocumentSpec::new(DocumentKind::ExitEntryPermit),
@@ -181,4 +188,64 @@ fn mrz_text_and_three_fields_are_accepted() {
 
 fn backend_free_parse(text: &str) -> Result<MrzKey, String> {
     parse_mrz_text(text)
+}
+
+/// Chip authentication in the record: a clone fails the check (the document is kept, the other
+/// checks pass); a document without DG14 and a DG14 that fails passive authentication say so.
+#[test]
+fn chip_authentication_check_fails_for_a_clone_and_names_why_it_did_not_run() {
+    let pki = TestPki::generate("UT");
+    let mut store = CscaStore::default();
+    store.add_bytes(pki.csca_pem().as_bytes()).unwrap();
+    let find = |c: &Capture| -> Check {
+        let id = c.identity.as_ref().unwrap();
+        id.checks
+            .iter()
+            .find(|c| c.name == "chip_authentication")
+            .cloned()
+            .unwrap()
+    };
+    let mut spec = DocumentSpec::new(DocumentKind::ExitEntryPermit);
+    spec.cloned_chip = true;
+    spec.ca_cipher = icao9303::cipher::Cipher::Tdes;
+    spec.ca_curve = icao9303::ec::Curve::BrainpoolP256r1;
+    let c = capture(&spec, &pki, Some(&store));
+    let ca = find(&c);
+    assert_eq!(ca.result, CheckResult::Fail);
+    assert!(
+        ca.detail.as_deref().unwrap().starts_with(
+            "failed: the chip does not hold the private key of its DG14 public key (possible clone): ECDH brainpoolP256r1 3DES"
+        ),
+        "{ca:?}"
+    );
+    let id = c.identity.as_ref().unwrap();
+    let failed: Vec<&str> = results(id)
+        .into_iter()
+        .filter(|(_, r)| *r != CheckResult::Pass)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(failed, ["chip_authentication"], "{:?}", id.checks);
+    assert_eq!(id.id_number.as_deref(), Some("C01234567"));
+
+    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+    spec.chip_auth = false;
+    let ca = find(&capture(&spec, &pki, None));
+    assert_eq!(ca.result, CheckResult::Unknown);
+    assert_eq!(
+        ca.detail.as_deref(),
+        Some("not_offered: the chip has no DG14 (neither EF.COM nor EF.SOD lists it)")
+    );
+
+    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+    spec.tamper_dg = Some(14);
+    let c = capture(&spec, &pki, None);
+    let ca = find(&c);
+    assert_eq!(ca.result, CheckResult::Fail);
+    assert!(
+        ca.detail
+            .as_deref()
+            .unwrap()
+            .starts_with("not_trusted: DG14 failed passive authentication"),
+        "{ca:?}"
+    );
 }

@@ -1,12 +1,13 @@
 //! The chip side of an eMRTD: EF.CardAccess, PACE (when the document offers it), the
-//! application, BAC (refused with 6A88 by a PACE-only chip), secure messaging and the files of a
-//! [`TestDocument`], with faults (length errors above a set Le, removal after N APDUs, slow
+//! application, BAC (refused with 6A88 by a PACE-only chip), secure messaging, chip
+//! authentication (when the document has DG14) and the files of a [`TestDocument`], with faults (length errors above a set Le, removal after N APDUs, slow
 //! replies, fixed challenges for the ICAO worked example).
 
 use std::time::Duration;
 
 use crate::access;
 use crate::apdu::{self, Command, Response};
+use crate::ca::chip::CaChip;
 use crate::crypto::{self, Key16};
 use crate::pace::Password;
 use crate::pace::chip::{ChipAnswer, ChipPaceFixed, PaceChip};
@@ -49,6 +50,9 @@ pub struct Chip {
     sm: Option<SecureMessaging>,
     challenge: Option<[u8; 8]>,
     pace: Option<PaceChip>,
+    ca: Option<CaChip>,
+    /// The session chip authentication starts, once its answer has gone out under the old keys.
+    next_sm: Option<SecureMessaging>,
     /// APDUs received since power-on.
     pub apdus: u32,
 }
@@ -65,6 +69,10 @@ impl Chip {
                 ChipPaceFixed::default(),
             )
         });
+        let ca = doc
+            .chip_auth
+            .as_ref()
+            .map(|k| CaChip::new(k.curve, k.cipher, k.key_id, k.private.clone()));
         Chip {
             doc,
             options,
@@ -73,6 +81,8 @@ impl Chip {
             sm: None,
             challenge: None,
             pace,
+            ca,
+            next_sm: None,
             apdus: 0,
         }
     }
@@ -81,8 +91,7 @@ impl Chip {
     pub fn reset(&mut self) {
         self.app_selected = false;
         self.selected = None;
-        self.sm = None;
-        self.challenge = None;
+        self.reset_session();
         if let Some(pace) = &mut self.pace {
             pace.reset();
         }
@@ -115,7 +124,9 @@ impl Chip {
                     Ok(inner) => {
                         let answer = self.secure(&inner);
                         let wrapped = sm.protect_response(&answer);
-                        self.sm = Some(sm);
+                        // After chip authentication the answer goes under the old keys, and
+                        // the session restarts with the new ones.
+                        self.sm = Some(self.next_sm.take().unwrap_or(sm));
                         wrapped
                     }
                 },
@@ -128,7 +139,11 @@ impl Chip {
 
     fn reset_session(&mut self) {
         self.sm = None;
+        self.next_sm = None;
         self.challenge = None;
+        if let Some(ca) = &mut self.ca {
+            ca.reset();
+        }
     }
 
     fn plain(&mut self, cmd: &Command) -> Response {
@@ -256,6 +271,38 @@ impl Chip {
                 }
                 _ => Response::status(apdu::SW_FILE_NOT_FOUND),
             },
+            // Chip authentication (only under secure messaging, as after BAC or PACE).
+            0x22 if cmd.p1 == 0x41 && (cmd.p2 == 0xA6 || cmd.p2 == 0xA4) => {
+                let Some(ca) = &mut self.ca else {
+                    return Response::status(apdu::SW_REFERENCE_DATA_NOT_FOUND);
+                };
+                if cmd.p2 == 0xA6 {
+                    match ca.set_kat(cmd) {
+                        Ok(sm) => {
+                            self.next_sm = Some(sm);
+                            Response::status(apdu::SW_OK)
+                        }
+                        Err(sw) => Response::status(sw),
+                    }
+                } else {
+                    match ca.set_at(cmd) {
+                        Ok(()) => Response::status(apdu::SW_OK),
+                        Err(sw) => Response::status(sw),
+                    }
+                }
+            }
+            0x86 if cmd.cla == 0x00 => {
+                let Some(ca) = &mut self.ca else {
+                    return Response::status(apdu::SW_CONDITIONS);
+                };
+                match ca.general_authenticate(cmd) {
+                    Ok((answer, sm)) => {
+                        self.next_sm = Some(sm);
+                        Response::new(answer, apdu::SW_OK)
+                    }
+                    Err(sw) => Response::status(sw),
+                }
+            }
             0xB0 | 0xB1 => {
                 let le = cmd.le.unwrap_or(256);
                 if self.options.max_le.is_some_and(|max| le > max) {

@@ -1,7 +1,7 @@
 //! Test documents for the emulator: a TD3 passport (face as JPEG, JP2 or raw JPEG 2000
-//! codestream) or a Chinese exit-entry permit (CS, 3×30 MRZ), with DG11, DG12 and an EF.SOD
-//! signed by a [`TestPki`]; faults: a tampered data group, PACE offered or PACE only.
-//! All names and numbers are synthetic.
+//! codestream) or a Chinese exit-entry permit (CS, 3×30 MRZ), with DG11, DG12, DG14 (chip
+//! authentication) and an EF.SOD signed by a [`TestPki`]; faults: a tampered data group, PACE
+//! offered or PACE only, a cloned chip. All names and numbers are synthetic.
 
 use crate::cipher::Cipher;
 use crate::ec::Curve;
@@ -56,6 +56,16 @@ pub struct DocumentSpec {
     pub pace_cipher: Cipher,
     /// The card access number printed on the data page (a PACE password besides the MRZ).
     pub can: String,
+    /// DG14 with a chip authentication key, and the chip side of chip authentication.
+    pub chip_auth: bool,
+    /// Chip authentication's curve and cipher (ECDH, version 1).
+    pub ca_curve: Curve,
+    pub ca_cipher: Cipher,
+    /// DG14's key id (none by default, as most documents have a single key).
+    pub ca_key_id: Option<u32>,
+    /// A clone: DG14 (and EF.SOD) as the genuine document's, but the chip does not hold the
+    /// private key of DG14's public key, so chip authentication fails.
+    pub cloned_chip: bool,
 }
 
 impl DocumentSpec {
@@ -69,7 +79,29 @@ impl DocumentSpec {
             pace_curve: Curve::NistP256,
             pace_cipher: Cipher::Aes128,
             can: "123456".into(),
+            chip_auth: true,
+            ca_curve: Curve::NistP256,
+            ca_cipher: Cipher::Aes128,
+            ca_key_id: None,
+            cloned_chip: false,
         }
+    }
+}
+
+/// The chip authentication key a document's chip holds.
+#[derive(Clone)]
+pub struct ChipAuthKey {
+    pub curve: Curve,
+    pub cipher: Cipher,
+    pub key_id: Option<u32>,
+    /// The private key in the chip (a clone's does not match DG14's public key).
+    pub private: Vec<u8>,
+}
+
+impl ChipAuthKey {
+    /// `ECDH P-256 AES-128`, as the reader reports it.
+    pub fn describe(&self) -> String {
+        format!("ECDH {} {}", self.curve.name(), self.cipher.name())
     }
 }
 
@@ -86,6 +118,8 @@ pub struct TestDocument {
     pub pace: Option<PaceParams>,
     pub can: String,
     pub pace_only: bool,
+    /// Chip authentication, when DG14 offers it.
+    pub chip_auth: Option<ChipAuthKey>,
 }
 
 /// A synthetic face: an oval on a plain background, `width`×`height`, RGB.
@@ -226,6 +260,31 @@ impl TestDocument {
             (11, dg11),
             (12, dg12),
         ];
+        let chip_auth = spec.chip_auth.then(|| {
+            let (curve, cipher) = (spec.ca_curve, spec.ca_cipher);
+            let genuine = curve.random_scalar();
+            let public = curve
+                .mul(&genuine, &curve.generator(), "G")
+                .unwrap_or_default();
+            let infos = security_infos::build::chip_authentication_with_key_id(
+                cipher,
+                curve,
+                &public,
+                spec.ca_key_id,
+            );
+            dgs.push((14, lds::build::dg14(&security_infos::build::set(&infos))));
+            ChipAuthKey {
+                curve,
+                cipher,
+                key_id: spec.ca_key_id,
+                // A clone has the files but not the key: it makes up one of its own.
+                private: if spec.cloned_chip {
+                    curve.random_scalar()
+                } else {
+                    genuine
+                },
+            }
+        });
         let refs: Vec<(u8, &[u8])> = dgs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
         let sod = pki.sign_sod(HashAlg::Sha256, &refs);
         if let Some((_, bytes)) = spec
@@ -237,8 +296,9 @@ impl TestDocument {
                 *b ^= 0x01;
             }
         }
+        let listed: Vec<u8> = dgs.iter().map(|(n, _)| *n).collect();
         let mut files = vec![
-            (LdsFile::Com.fid(), lds::build::com("0107", &[1, 2, 11, 12])),
+            (LdsFile::Com.fid(), lds::build::com("0107", &listed)),
             (LdsFile::Sod.fid(), sod),
         ];
         files.extend(dgs.into_iter().map(|(n, b)| (LdsFile::Dg(n).fid(), b)));
@@ -262,6 +322,7 @@ impl TestDocument {
             pace,
             can: spec.can.clone(),
             pace_only: spec.pace_only,
+            chip_auth,
         }
     }
 

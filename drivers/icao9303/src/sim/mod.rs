@@ -9,7 +9,7 @@ pub mod pki;
 pub mod vpcd;
 
 pub use chip::{Chip, ChipOptions, ChipReply};
-pub use document::{DocumentKind, DocumentSpec, TestDocument};
+pub use document::{ChipAuthKey, DocumentKind, DocumentSpec, TestDocument};
 pub use pki::TestPki;
 
 #[cfg(test)]

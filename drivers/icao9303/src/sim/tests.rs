@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use super::*;
 use crate::access::AccessError;
+use crate::ca::ChipAuthentication;
 use crate::lds::{self, ImageFormat, LdsFile};
 use crate::mrz::{MrzFormat, MrzKey};
 use crate::pa::{self, CscaStore, Verdict};
@@ -55,7 +56,12 @@ fn every_document_kind_reads_and_passes_passive_authentication() {
         assert_eq!(read.sm_cipher, "3DES");
         assert!(!read.pace_offered);
         let groups: Vec<u8> = read.data_groups.iter().map(|(n, _)| *n).collect();
-        assert_eq!(groups, [1, 2, 11, 12], "{name}");
+        assert_eq!(groups, [14, 1, 2, 11, 12], "{name}");
+        assert_eq!(
+            read.chip_authentication,
+            ChipAuthentication::Passed("ECDH P-256 AES-128".into()),
+            "{name}"
+        );
         let mrz = lds::parse_dg1(read.dg(1).unwrap()).unwrap();
         assert_eq!(mrz.key().unwrap(), doc.key, "{name}");
         let face = &lds::parse_dg2(read.dg(2).unwrap()).unwrap()[0];
@@ -510,4 +516,260 @@ fn wrong_mrz_can_and_unsupported_pace_are_reported() {
         matches!(&e, ReadError::Access(AccessError::PaceOnly { offered, .. }) if offered.contains("ECDH-IM AES-256 on brainpoolP384r1")),
         "{e}"
     );
+}
+
+fn read_with(spec: &DocumentSpec, options: &ReadOptions) -> (TestDocument, crate::DocumentRead) {
+    let doc = TestDocument::generate(spec, pki());
+    let mut chip = Chip::new(doc.clone(), ChipOptions::default());
+    let read = read_document(&mut chip, &doc.key, options).unwrap_or_else(|e| panic!("{e}"));
+    (doc, read)
+}
+
+/// Chip authentication after BAC and after PACE, 3DES and AES-128, P-256 and brainpoolP256r1:
+/// passes on a genuine chip; a clone (DG14 and EF.SOD copied, the private key not) fails, and
+/// the read still completes, opened again with the same access protocol, every group read and
+/// passive authentication intact.
+#[test]
+fn chip_authentication_passes_and_a_clone_fails_after_bac_and_pace() {
+    use crate::cipher::Cipher;
+    use crate::ec::Curve;
+    let store = store(pki());
+    for curve in [Curve::NistP256, Curve::BrainpoolP256r1] {
+        for cipher in [Cipher::Tdes, Cipher::Aes128] {
+            for pace in [false, true] {
+                for cloned in [false, true] {
+                    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+                    spec.ca_curve = curve;
+                    spec.ca_cipher = cipher;
+                    spec.pace_only = pace;
+                    spec.pace_curve = Curve::BrainpoolP256r1;
+                    spec.cloned_chip = cloned;
+                    let what = format!("{curve:?} {cipher:?} pace {pace} cloned {cloned}");
+                    let (_, read) = read_with(&spec, &ReadOptions::default());
+                    let described = format!("ECDH {} {}", curve.name(), cipher.name());
+                    if cloned {
+                        let ChipAuthentication::Failed(why) = &read.chip_authentication else {
+                            panic!("{what}: {:?}", read.chip_authentication)
+                        };
+                        assert!(
+                            why.starts_with(
+                                "the chip does not hold the private key of its DG14 public key (possible clone)"
+                            ) && why.contains(&described),
+                            "{what}: {why}"
+                        );
+                    } else {
+                        assert_eq!(
+                            read.chip_authentication,
+                            ChipAuthentication::Passed(described),
+                            "{what}"
+                        );
+                    }
+                    assert_eq!(read.access.as_str(), if pace { "PACE" } else { "BAC" });
+                    let groups: Vec<u8> = read.data_groups.iter().map(|(n, _)| *n).collect();
+                    assert_eq!(groups, [14, 1, 2, 11, 12], "{what}");
+                    assert_eq!(
+                        verdicts(&pa_of(&read, Some(&store))),
+                        [
+                            ("sod_hashes", Verdict::Pass),
+                            ("sod_signature", Verdict::Pass),
+                            ("csca_chain", Verdict::Pass)
+                        ],
+                        "{what}"
+                    );
+                    // DG14's SELECT, head and one block; MSE:Set KAT, or MSE:Set AT and GENERAL
+                    // AUTHENTICATE; the proof's SELECT and READ BINARY (a clone's first command
+                    // fails, and access runs again: SELECT and BAC's 2, or PACE's 5 and SELECT).
+                    let exchange = if cipher == Cipher::Tdes { 1 } else { 2 };
+                    let after = match (cloned, pace) {
+                        (false, _) => 2,
+                        (true, false) => 1 + 3,
+                        (true, true) => 1 + 6,
+                    };
+                    assert_eq!(read.stats.ca_apdus, 3 + exchange + after, "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// Every outcome but passed and failed: no DG14, DG14 altered (not trusted), turned off, a
+/// curve countersign does not implement, a chip refusing the protocol its DG14 offers, a key id.
+#[test]
+fn chip_authentication_not_offered_not_trusted_skipped_and_not_supported() {
+    let spec = |f: &dyn Fn(&mut DocumentSpec)| {
+        let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+        f(&mut spec);
+        spec
+    };
+    let (_, read) = read_with(&spec(&|s| s.chip_auth = false), &ReadOptions::default());
+    assert_eq!(
+        read.chip_authentication,
+        ChipAuthentication::NotOffered(
+            "the chip has no DG14 (neither EF.COM nor EF.SOD lists it)".into()
+        )
+    );
+    assert_eq!(read.stats.ca_apdus, 0);
+    let groups: Vec<u8> = read.data_groups.iter().map(|(n, _)| *n).collect();
+    assert_eq!(groups, [1, 2, 11, 12]);
+
+    // DG14 altered after signing: its key is not used, the read goes on.
+    let (_, read) = read_with(&spec(&|s| s.tamper_dg = Some(14)), &ReadOptions::default());
+    let ChipAuthentication::NotTrusted(why) = &read.chip_authentication else {
+        panic!("{:?}", read.chip_authentication)
+    };
+    assert!(
+        why.contains("DG14 does not match its hash in EF.SOD"),
+        "{why}"
+    );
+    assert_eq!(read.stats.ca_apdus, 3, "DG14 read, nothing sent for CA");
+    assert_eq!(pa_of(&read, None)[0].verdict, Verdict::Fail);
+
+    // Turned off: DG14 is not read.
+    let off = ReadOptions {
+        chip_authentication: false,
+        ..Default::default()
+    };
+    let (_, read) = read_with(&spec(&|_| {}), &off);
+    assert_eq!(read.chip_authentication.status(), "skipped");
+    assert_eq!(
+        read.chip_authentication.detail(),
+        "chip authentication was turned off for this read (the chip has DG14)"
+    );
+    assert!(read.dg(14).is_none());
+    assert_eq!(read.stats.ca_apdus, 0);
+
+    // A key id is sent and matched.
+    let (_, read) = read_with(&spec(&|s| s.ca_key_id = Some(7)), &ReadOptions::default());
+    assert_eq!(
+        read.chip_authentication,
+        ChipAuthentication::Passed("ECDH P-256 AES-128, key 7".into())
+    );
+
+    // The chip does not do the chip authentication its DG14 offers: it refuses MSE:Set AT
+    // under the old keys, and the read goes on with them.
+    let mut doc = TestDocument::generate(&spec(&|_| {}), pki());
+    doc.chip_auth = None;
+    let key = doc.key.clone();
+    let read = read_document(
+        &mut Chip::new(doc, ChipOptions::default()),
+        &key,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        read.chip_authentication,
+        ChipAuthentication::Failed(
+            "ECDH P-256 AES-128: the chip refused MSE:Set AT (chip authentication) with status 6A88 (referenced data not found)"
+                .into()
+        )
+    );
+    assert_eq!(read.data_groups.len(), 5);
+
+    // DG14 (signed) on brainpoolP512r1, which countersign does not have.
+    let mut doc = TestDocument::generate(&spec(&|_| {}), pki());
+    let g = crate::ec::Curve::NistP256.generator();
+    let spki = crate::tlv::encode(
+        0x30,
+        &[
+            crate::tlv::encode(
+                0x30,
+                &[
+                    crate::tlv::encode(0x06, crate::sod::oid::EC_PUBLIC_KEY),
+                    crate::tlv::encode(
+                        0x06,
+                        &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0D],
+                    ),
+                ]
+                .concat(),
+            ),
+            crate::tlv::encode(0x03, &[&[0][..], &g[..]].concat()),
+        ]
+        .concat(),
+    );
+    let infos = crate::security_infos::build::set(&[
+        crate::tlv::encode(
+            0x30,
+            &[
+                crate::tlv::encode(
+                    0x06,
+                    &crate::ca::CaParams::oid_for(crate::cipher::Cipher::Aes256),
+                ),
+                crate::tlv::encode(0x02, &[1]),
+            ]
+            .concat(),
+        ),
+        crate::tlv::encode(
+            0x30,
+            &[
+                crate::tlv::encode(0x06, &crate::security_infos::ID_PK_ECDH),
+                spki,
+            ]
+            .concat(),
+        ),
+    ]);
+    doc.set_file(LdsFile::Dg(14).fid(), lds::build::dg14(&infos));
+    let groups: Vec<(u8, Vec<u8>)> = [1u8, 2, 11, 12, 14]
+        .iter()
+        .map(|n| (*n, doc.file(LdsFile::Dg(*n).fid()).unwrap().to_vec()))
+        .collect();
+    let refs: Vec<(u8, &[u8])> = groups.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    doc.set_file(
+        LdsFile::Sod.fid(),
+        pki().sign_sod(crate::sod::HashAlg::Sha256, &refs),
+    );
+    let read = read_document(
+        &mut Chip::new(doc, ChipOptions::default()),
+        &key,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        read.chip_authentication,
+        ChipAuthentication::NotSupported(
+            "DG14 offers only chip authentication (ECDH AES-256) on brainpoolP512r1, which countersign does not implement"
+                .into()
+        )
+    );
+    assert_eq!(pa_of(&read, None)[0].verdict, Verdict::Pass);
+}
+
+/// A clone whose chip cannot be opened again after chip authentication failed: the read stops,
+/// and the error names the failure first.
+#[test]
+fn a_clone_that_cannot_be_reopened_stops_the_read_naming_the_failure() {
+    let mut spec = DocumentSpec::new(DocumentKind::PassportJpeg);
+    spec.cloned_chip = true;
+    let doc = TestDocument::generate(&spec, pki());
+    // BAC answers once: the second EXTERNAL AUTHENTICATE is refused.
+    struct OnceBac {
+        chip: Chip,
+        bac: u32,
+    }
+    impl Transceiver for OnceBac {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransmitError> {
+            if apdu.get(..2) == Some(&[0x00, 0x82]) {
+                self.bac += 1;
+                if self.bac > 1 {
+                    return Ok(vec![0x69, 0x85]);
+                }
+            }
+            self.chip.transmit(apdu)
+        }
+    }
+    let key = doc.key.clone();
+    let mut card = OnceBac {
+        chip: Chip::new(doc, ChipOptions::default()),
+        bac: 0,
+    };
+    let e = read_document(&mut card, &key, &ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(&e, ReadError::ChipAuthentication { failure, .. } if failure.contains("possible clone")),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("chip authentication failed: the chip does not hold the private key"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("could not be opened again"), "{e}");
 }
