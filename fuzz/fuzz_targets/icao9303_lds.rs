@@ -79,7 +79,8 @@ fuzz_target!(|data: &[u8]| {
     // response: data ‖ SW), on the curve and cipher the first byte picks.
     let pick = data.first().copied().unwrap_or(0);
     let curve = Curve::ALL[usize::from(pick & 3)];
-    let cipher = [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256][usize::from(pick >> 2 & 3)];
+    let cipher =
+        [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256][usize::from(pick >> 2 & 3)];
     let params = pace::PaceParams::new(
         PaceProtocol {
             agreement: KeyAgreement::Ecdh,
@@ -147,7 +148,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = ca_chip.set_at(
         &apdu::Command::new(0, 0x22, 0x41, 0xA4).with_data(tlv::encode(0x80, &ca_params.oid)),
     );
-    let _ = ca_chip.general_authenticate(&apdu::Command::new(0, 0x86, 0, 0).with_data(data.to_vec()));
+    let _ =
+        ca_chip.general_authenticate(&apdu::Command::new(0, 0x86, 0, 0).with_data(data.to_vec()));
 
     // The chip side: Set AT, then the input as GENERAL AUTHENTICATE data.
     let mut chip = pace::chip::PaceChip::new(
