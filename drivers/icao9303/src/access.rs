@@ -37,7 +37,7 @@ pub enum AccessError {
     )]
     WrongCan { sw: u16 },
     #[error(
-        "the chip refuses BAC (status {sw:04X}) and offers PACE only, with parameters countersign does not support ({offered})"
+        "the chip refuses BAC (status {sw:04X}), as PACE-only chips do, and offers no PACE countersign supports ({offered})"
     )]
     PaceOnly { sw: u16, offered: String },
     #[error("the chip refused {step} with status {sw:04X} ({})", apdu::sw_text(*sw))]
@@ -123,7 +123,9 @@ pub fn bac<E>(
 ) -> Result<Result<SecureMessaging, AccessError>, E> {
     let pace_only = |sw: u16| AccessError::PaceOnly {
         sw,
-        offered: pace_offered.unwrap_or("no usable PACEInfo").to_string(),
+        offered: pace_offered
+            .unwrap_or("EF.CardAccess lists no PACE")
+            .to_string(),
     };
     let (kenc, kmac) = bac_keys(key);
     let challenge = transmit(&Command::new(0x00, 0x84, 0x00, 0x00).with_le(8))?;

@@ -3,7 +3,7 @@
 //! Layers, bottom up, none of them knowing of records or MQTT:
 //! - [`tlv`], [`apdu`]: BER-TLV and ISO 7816-4 APDUs; total parsers (no panic on any bytes).
 //! - [`crypto`], [`sm`], [`access`]: BAC key derivation, 3DES, retail MAC, secure messaging
-//!   parameterised by cipher (3DES now; AES after PACE later), the access protocols.
+//!   parameterised by cipher (3DES after BAC, AES or 3DES after PACE and chip authentication), the access protocols.
 //! - [`ca`]: chip authentication (DG14's key, a clone's chip cannot answer under its keys).
 //! - [`mrz`], [`lds`], [`sod`], [`pa`]: MRZ (TD1, TD2, TD3, CS/CD 3×30), data groups, EF.SOD and
 //!   passive authentication (hashes, CMS signature, chain to a CSCA).
