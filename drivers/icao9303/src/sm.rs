@@ -1,6 +1,6 @@
 //! Secure messaging (Doc 9303-11 §9.8), both sides: the reader protects commands and checks
 //! responses; the emulator checks commands and protects responses. The cipher is a parameter
-//! ([`SmCipher`]): 3DES after BAC now; AES (IV = E(KSenc, SSC), CMAC) slots in after PACE.
+//! ([`SmCipher`]): 3DES after BAC; AES (IV = E(KSenc, SSC), CMAC) or 3DES after PACE and chip authentication.
 
 use crate::apdu::{Command, Response};
 use crate::crypto::{self, Key16};
