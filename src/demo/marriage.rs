@@ -15,11 +15,11 @@ use serde_json::json;
 
 use super::commander::Commander;
 use super::{Running, STATION, broker, prepare_out_dir, toml_string};
-use crate::config::{self, Profile};
+use crate::config::Profile;
 use crate::events::Event;
 use crate::outbox::Outbox;
+use crate::record;
 use crate::record::keys::{self, KeyType};
-use crate::{record, station};
 
 const CASE_REF: &str = "MR-DEMO-0001";
 const PAGES: [&str; 4] = [
@@ -100,21 +100,18 @@ settle_ms = 0
         link = s(&link),
         frames = s(&frames),
     );
-    let config = config::parse(&config_text, Path::new("<demo marriage>"))?;
-    let crypto = station::crypto::load(&config).map_err(anyhow::Error::msg)?;
-    println!(
-        "countersign demo, marriage registration: broker 127.0.0.1:{}, card reader simulator, replayed document camera, station {STATION}",
-        broker.port
-    );
-
     let mut running = Running::start(
-        config,
-        crypto,
+        &config_text,
+        "<demo marriage>",
         broker.port,
         &public_key,
         &recipient_private,
         out,
     )?;
+    println!(
+        "countersign demo, marriage registration: broker 127.0.0.1:{}, card reader simulator, replayed document camera, station {STATION}",
+        broker.port
+    );
     let accepted = running.accepted.clone();
     let sim_stop = Arc::new(AtomicBool::new(false));
 

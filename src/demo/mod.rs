@@ -37,16 +37,19 @@ struct Running {
 }
 
 impl Running {
-    /// Starts the station on `config` and a case system that verifies with `station_public` and
-    /// decrypts with `recipient_private`, storing what it accepts under `out`.
+    /// Starts the station on `config_text` (named `source` in errors) and a case system that
+    /// verifies with `station_public` and decrypts with `recipient_private`, storing what it
+    /// accepts under `out`.
     fn start(
-        config: config::Config,
-        crypto: station::crypto::Crypto,
+        config_text: &str,
+        source: &str,
         port: u16,
         station_public: &Path,
         recipient_private: &Path,
         out: &Path,
     ) -> anyhow::Result<Running> {
+        let config = config::parse(config_text, Path::new(source))?;
+        let crypto = station::crypto::load(&config).map_err(anyhow::Error::msg)?;
         let bus = events::bus();
         let events = bus.subscribe();
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -137,21 +140,18 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         &link,
         &frames,
     );
-    let config = config::parse(&config_text, Path::new("<demo>"))?;
-    let crypto = station::crypto::load(&config).map_err(anyhow::Error::msg)?;
-    println!(
-        "countersign demo: broker 127.0.0.1:{}, simulated ID card reader on a pseudo-terminal, replayed document camera, station {STATION} (key {kid})",
-        broker.port
-    );
-
     let mut running = Running::start(
-        config,
-        crypto,
+        &config_text,
+        "<demo>",
         broker.port,
         &public_key,
         &recipient_private,
         out,
     )?;
+    println!(
+        "countersign demo: broker 127.0.0.1:{}, simulated ID card reader on a pseudo-terminal, replayed document camera, station {STATION} (key {kid})",
+        broker.port
+    );
     let accepted = running.accepted.clone();
 
     let deadline = Duration::from_secs(40 + 5 * u64::from(cards));
