@@ -158,11 +158,22 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
     let outcome = tokio::time::timeout(deadline, async {
         let mut read_at: std::collections::HashMap<String, Instant> = Default::default();
         let mut delivered = 0u32;
+        let mut read = 0u32;
         let mut pages = 0u32;
         // Committed records not acknowledged yet: the demo ends with none (an empty outbox).
         let mut pending = std::collections::HashSet::new();
         while delivered < cards || pages < PAGES || !pending.is_empty() {
             match running.events.recv().await {
+                Ok(Event::CardRead { .. }) => {
+                    read += 1;
+                    if read == cards {
+                        // The last card is still on the antenna: stop the desk now, before the
+                        // timer lays another card that would be read and delivered unprinted.
+                        // (Waiting for the last delivery raced with the next placement on a
+                        // loaded machine.)
+                        sim_stop.store(true, Ordering::Relaxed);
+                    }
+                }
                 Ok(Event::RecordCommitted {
                     record_id,
                     card_read_at,
@@ -193,11 +204,6 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
                         continue;
                     }
                     delivered += 1;
-                    if delivered == cards {
-                        // No more cards: the pages may still be coming, and the output holds
-                        // exactly the records printed.
-                        sim_stop.store(true, Ordering::Relaxed);
-                    }
                     println!(
                         "[{delivered}/{cards}] record {record_id}  seq {}  id {}  decrypted, signature verified ({})  card-to-ack {latency} ms",
                         info.seq, info.masked_number, info.algorithms
