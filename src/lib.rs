@@ -6,6 +6,9 @@
 //! `record` (seal) → `outbox` (durable) → `uplink` (MQTT). `cli` holds one module per
 //! subcommand; `demo` wires the whole chain on one machine.
 
+// The only unsafe code is in `os` (prctl, geteuid, access), allowed there and audited.
+#![deny(unsafe_code)]
+
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -15,8 +18,10 @@ pub mod events;
 pub mod imaging;
 pub mod logging;
 pub mod metrics;
+pub mod os;
 pub mod outbox;
 pub mod record;
+pub mod secret_file;
 pub mod service;
 pub mod session;
 pub mod station;

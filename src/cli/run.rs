@@ -10,6 +10,10 @@ use crate::config::{self, EX_CONFIG};
 use crate::{logging, service, station};
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    // Before any secret is read: no core dump (the unit also sets LimitCORE=0) and no ptrace or
+    // /proc/<pid>/mem reads by other processes of the service user.
+    crate::os::forbid_core_dumps()
+        .context("cannot mark the process not dumpable (prctl PR_SET_DUMPABLE)")?;
     let config = match config::load(path) {
         Ok(c) => c,
         Err(e) => {

@@ -19,6 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::jose::{JoseError, b64url, b64url_decode, parts};
 use super::keys::{DecryptKeys, Recipient, RecipientPublic, RecipientSecret};
@@ -46,14 +47,23 @@ pub struct Header {
     pub apv: String,
 }
 
-fn random<const N: usize>() -> Result<[u8; N], JoseError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| JoseError::Encrypt(format!("no randomness: {e}")))?;
+/// Random key material (ephemeral secrets, CEKs), wiped when dropped; IVs use it too.
+fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, JoseError> {
+    let mut bytes = Zeroizing::new([0u8; N]);
+    getrandom::fill(&mut *bytes)
+        .map_err(|e| JoseError::Encrypt(format!("no randomness: {e}")))?;
     Ok(bytes)
 }
 
 /// RFC 7518 §4.6.2 Concat KDF with SHA-256, for key lengths up to 256 bits (one round).
-pub fn concat_kdf(z: &[u8], alg: &str, apu: &[u8], apv: &[u8], key_bits: u32) -> Vec<u8> {
+/// The derived key (a KEK) is wiped when dropped.
+pub fn concat_kdf(
+    z: &[u8],
+    alg: &str,
+    apu: &[u8],
+    apv: &[u8],
+    key_bits: u32,
+) -> Zeroizing<Vec<u8>> {
     let mut h = Sha256::new();
     h.update(1u32.to_be_bytes());
     h.update(z);
@@ -62,7 +72,10 @@ pub fn concat_kdf(z: &[u8], alg: &str, apu: &[u8], apv: &[u8], key_bits: u32) ->
         h.update(field);
     }
     h.update(key_bits.to_be_bytes());
-    h.finalize()[..(key_bits / 8) as usize].to_vec()
+    let mut digest = h.finalize();
+    let key = Zeroizing::new(digest[..(key_bits / 8) as usize].to_vec());
+    digest.as_mut_slice().zeroize();
+    key
 }
 
 /// Encrypts `plaintext` to `recipient`. `apu` names the sender (the station id); `cty` is
@@ -76,7 +89,8 @@ pub fn encrypt(
     let apv = recipient.kid.as_bytes();
     match &recipient.key {
         RecipientPublic::X25519(public) => {
-            let ephemeral = x25519_dalek::StaticSecret::from(random::<32>()?);
+            // StaticSecret and the shared secret wipe themselves on drop.
+            let ephemeral = x25519_dalek::StaticSecret::from(*random::<32>()?);
             let epk = x25519_dalek::PublicKey::from(&ephemeral);
             let z = ephemeral.diffie_hellman(public);
             if !z.was_contributory() {
@@ -103,10 +117,10 @@ pub fn encrypt(
                 .map_err(|_| JoseError::Encrypt("bad KEK length".into()))?;
             let mut wrapped = [0u8; 40];
             let wrapped = kw
-                .wrap_key(&cek, &mut wrapped)
+                .wrap_key(&*cek, &mut wrapped)
                 .map_err(|e| JoseError::Encrypt(format!("key wrap: {e}")))?
                 .to_vec();
-            seal_content(&header, &wrapped, &cek, &random::<12>()?, plaintext)
+            seal_content(&header, &wrapped, &*cek, &*random::<12>()?, plaintext)
         }
         RecipientPublic::Sm2(public) => {
             let header = Header {
@@ -122,9 +136,9 @@ pub fn encrypt(
             let encrypting =
                 sm2::pke::EncryptingKey::new_with_mode(*public, sm2::pke::Mode::C1C3C2);
             let wrapped = encrypting
-                .encrypt(&mut getrandom::SysRng, &cek)
+                .encrypt(&mut getrandom::SysRng, &*cek)
                 .map_err(|e| JoseError::Encrypt(format!("SM2 key transport: {e}")))?;
-            seal_content(&header, &wrapped, &cek, &random::<12>()?, plaintext)
+            seal_content(&header, &wrapped, &*cek, &*random::<12>()?, plaintext)
         }
     }
 }
@@ -248,19 +262,21 @@ pub fn decrypt(jwe: &[u8], keys: &DecryptKeys) -> Result<Opened, JoseError> {
                 256,
             );
             let kw = aes_kw::KwAes256::new_from_slice(&kek).map_err(|_| JoseError::Decrypt)?;
-            let mut cek = [0u8; 32];
+            let mut cek = Zeroizing::new(vec![0u8; 32]);
             kw.unwrap_key(&encrypted_key, &mut cek)
                 .map_err(|_| JoseError::Decrypt)?;
-            cek.to_vec()
+            cek
         }
         (RecipientSecret::Sm2(secret), "SM2", "SM4GCM") => {
             let decrypting = sm2::pke::DecryptingKey::new_with_mode(
                 secret.to_nonzero_scalar(),
                 sm2::pke::Mode::C1C3C2,
             );
-            let cek = decrypting
-                .decrypt(&encrypted_key)
-                .map_err(|_| JoseError::Decrypt)?;
+            let cek = Zeroizing::new(
+                decrypting
+                    .decrypt(&encrypted_key)
+                    .map_err(|_| JoseError::Decrypt)?,
+            );
             if cek.len() != 16 {
                 return Err(JoseError::Decrypt);
             }

@@ -1,7 +1,8 @@
 //! Keys as JWK files: the station's signing key (Ed25519 by default, P-256 for ES256, SM2 for the
 //! GM profile) and the case system's encryption key (X25519, or SM2 for the GM profile). Every key
 //! is named by its RFC 7638 thumbprint (`kid`). Private key files are created with mode 0600,
-//! never overwritten, and refused when group or others can read them.
+//! never overwritten, and read through `secret_file` (no symbolic link, owner and mode checked on
+//! the opened file); the private part is wiped from memory when its holder is dropped.
 //!
 //! SM2 keys use `kty: "EC"`, `crv: "SM2"` with 32-byte `x`, `y` (and `d`): no JOSE registry entry
 //! exists for SM2; this is the form most implementations that support it use.
@@ -9,11 +10,14 @@
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use zeroize::{Zeroize as _, Zeroizing};
+
+use crate::secret_file::{self, SecretFileError};
 
 use super::jose::{b64url, b64url_decode};
 
@@ -41,10 +45,9 @@ pub enum KeyError {
     },
     #[error("{path} already exists; refusing to overwrite a key (move it away first)")]
     Exists { path: PathBuf },
-    #[error(
-        "private key {path} has mode {mode:04o}; other users could read it. Run: chmod 600 {path}"
-    )]
-    TooOpen { path: PathBuf, mode: u32 },
+    /// A private key file that is not private (mode, owner, symbolic link), or unreadable.
+    #[error("private key {0}")]
+    Secret(#[from] SecretFileError),
     #[error("{path} is not a usable key: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error("cannot get random bytes for a new key: {0}")]
@@ -75,13 +78,43 @@ pub struct Jwk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d: Option<String>,
+    pub d: Option<SecretText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
+}
+
+/// The private part `d` of a JWK (base64url text): wiped when dropped, never printed.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn new(text: String) -> SecretText {
+        SecretText(text)
+    }
+}
+
+impl std::ops::Deref for SecretText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for SecretText {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(..)")
+    }
 }
 
 fn fixed<const N: usize>(text: &str, what: &str) -> Result<[u8; N], String> {
@@ -127,11 +160,15 @@ impl Jwk {
         Ok(point)
     }
 
-    fn secret(&self) -> Result<[u8; 32], String> {
-        fixed(
-            self.d.as_deref().ok_or("no private part \"d\"")?,
-            "d (private part)",
-        )
+    fn secret(&self) -> Result<Zeroizing<[u8; 32]>, String> {
+        let d = self.d.as_deref().ok_or("no private part \"d\"")?;
+        let bytes = Zeroizing::new(b64url_decode(d).map_err(|e| format!("d (private part): {e}"))?);
+        let mut out = Zeroizing::new([0u8; 32]);
+        if bytes.len() != out.len() {
+            return Err("d (private part) is not 32 bytes".into());
+        }
+        out.copy_from_slice(&bytes);
+        Ok(out)
     }
 
     pub fn verifying_key(&self) -> Result<VerifyingKey, String> {
@@ -157,12 +194,12 @@ impl Jwk {
     pub fn signing_key(&self) -> Result<SigningKey, String> {
         let d = self.secret()?;
         let key = match self.key_type()? {
-            KeyType::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&d)),
+            KeyType::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&*d)),
             KeyType::P256 => SigningKey::P256(
-                p256::ecdsa::SigningKey::from_slice(&d).map_err(|e| format!("bad d: {e}"))?,
+                p256::ecdsa::SigningKey::from_slice(&*d).map_err(|e| format!("bad d: {e}"))?,
             ),
             KeyType::Sm2Sign => SigningKey::Sm2(Box::new(
-                sm2::dsa::SigningKey::from_slice(SM2_USER_ID, &d)
+                sm2::dsa::SigningKey::from_slice(SM2_USER_ID, &*d)
                     .map_err(|e| format!("bad d: {e}"))?,
             )),
             other => return Err(format!("a {other:?} key cannot sign")),
@@ -193,9 +230,9 @@ impl Jwk {
     pub fn recipient_secret(&self) -> Result<RecipientSecret, String> {
         let d = self.secret()?;
         let secret = match self.key_type()? {
-            KeyType::X25519 => RecipientSecret::X25519(x25519_dalek::StaticSecret::from(d)),
+            KeyType::X25519 => RecipientSecret::X25519(x25519_dalek::StaticSecret::from(*d)),
             KeyType::Sm2Encrypt | KeyType::Sm2Sign => RecipientSecret::Sm2(
-                sm2::SecretKey::from_slice(&d).map_err(|e| format!("bad d: {e}"))?,
+                sm2::SecretKey::from_slice(&*d).map_err(|e| format!("bad d: {e}"))?,
             ),
             other => return Err(format!("a {other:?} key cannot decrypt")),
         };
@@ -250,7 +287,7 @@ impl Jwk {
             SigningKey::Sm2(k) => b64url(&k.to_bytes()),
         };
         Jwk {
-            d: Some(d),
+            d: Some(SecretText::new(d)),
             ..Jwk::public_of_signing(key)
         }
     }
@@ -274,7 +311,7 @@ impl Jwk {
             RecipientSecret::Sm2(k) => b64url(&k.to_bytes()),
         };
         Jwk {
-            d: Some(d),
+            d: Some(SecretText::new(d)),
             ..Jwk::public_of_recipient(&key.public())
         }
     }
@@ -415,9 +452,9 @@ impl DecryptKeys {
     }
 }
 
-fn random32() -> Result<[u8; 32], KeyError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+fn random32() -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut *bytes).map_err(|e| KeyError::Random(e.to_string()))?;
     Ok(bytes)
 }
 
@@ -450,27 +487,27 @@ pub fn generate(dir: &Path, key_type: KeyType) -> Result<(PathBuf, PathBuf, Stri
         let d = random32()?;
         let pair = match key_type {
             KeyType::Ed25519 => {
-                let k = SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&d));
+                let k = SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&*d));
                 Some((Jwk::private_of_signing(&k), Jwk::public_of_signing(&k)))
             }
-            KeyType::P256 => p256::ecdsa::SigningKey::from_slice(&d).ok().map(|k| {
+            KeyType::P256 => p256::ecdsa::SigningKey::from_slice(&*d).ok().map(|k| {
                 let k = SigningKey::P256(k);
                 (Jwk::private_of_signing(&k), Jwk::public_of_signing(&k))
             }),
-            KeyType::Sm2Sign => sm2::dsa::SigningKey::from_slice(SM2_USER_ID, &d)
+            KeyType::Sm2Sign => sm2::dsa::SigningKey::from_slice(SM2_USER_ID, &*d)
                 .ok()
                 .map(|k| {
                     let k = SigningKey::Sm2(Box::new(k));
                     (Jwk::private_of_signing(&k), Jwk::public_of_signing(&k))
                 }),
             KeyType::X25519 => {
-                let s = RecipientSecret::X25519(x25519_dalek::StaticSecret::from(d));
+                let s = RecipientSecret::X25519(x25519_dalek::StaticSecret::from(*d));
                 Some((
                     Jwk::private_of_recipient(&s),
                     Jwk::public_of_recipient(&s.public()),
                 ))
             }
-            KeyType::Sm2Encrypt => sm2::SecretKey::from_slice(&d).ok().map(|k| {
+            KeyType::Sm2Encrypt => sm2::SecretKey::from_slice(&*d).ok().map(|k| {
                 let s = RecipientSecret::Sm2(k);
                 (
                     Jwk::private_of_recipient(&s),
@@ -515,26 +552,9 @@ fn write_new(path: &Path, jwk: &Jwk, mode: u32) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Refuses private key files that group or others can read.
-fn check_private_mode(path: &Path) -> Result<(), KeyError> {
-    let meta = fs::metadata(path).map_err(|source| KeyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::TooOpen {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-/// Loads the private station key, refusing files that group or others can read.
+/// Loads the private station key, refusing files that are not private (see `secret_file`).
 pub fn load_private(path: &Path) -> Result<StationKey, KeyError> {
-    check_private_mode(path)?;
-    let jwk = read_jwk(path)?;
+    let jwk = read_private_jwk(path)?;
     let signing = jwk.signing_key().map_err(|reason| KeyError::Invalid {
         path: path.to_path_buf(),
         reason,
@@ -570,13 +590,21 @@ pub fn load_recipient(path: &Path) -> Result<Recipient, KeyError> {
 
 /// Loads a case-system private key (refusing readable files).
 pub fn load_recipient_secret(path: &Path) -> Result<(RecipientSecret, String), KeyError> {
-    check_private_mode(path)?;
-    let jwk = read_jwk(path)?;
+    let jwk = read_private_jwk(path)?;
     let secret = jwk.recipient_secret().map_err(|reason| KeyError::Invalid {
         path: path.to_path_buf(),
         reason,
     })?;
     Ok((secret, jwk.thumbprint()))
+}
+
+/// A private JWK: read as a secret file, its bytes wiped after parsing.
+fn read_private_jwk(path: &Path) -> Result<Jwk, KeyError> {
+    let text = secret_file::read(path)?;
+    serde_json::from_slice(&text).map_err(|e| KeyError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn read_jwk(path: &Path) -> Result<Jwk, KeyError> {
@@ -593,6 +621,7 @@ fn read_jwk(path: &Path) -> Result<Jwk, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn rfc8037_a3_thumbprint() {
@@ -669,7 +698,10 @@ mod tests {
         fs::set_permissions(&private, fs::Permissions::from_mode(0o644)).unwrap();
         let err = load_private(&private).unwrap_err();
         assert!(
-            matches!(err, KeyError::TooOpen { mode: 0o644, .. }),
+            matches!(
+                err,
+                KeyError::Secret(SecretFileError::TooOpen { mode: 0o644, .. })
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("chmod 600"));

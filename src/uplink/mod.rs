@@ -32,7 +32,7 @@ use tracing::{debug, warn};
 
 use crate::events::{Event, EventBus};
 use crate::outbox::SharedOutbox;
-pub use options::options_from_config;
+pub use options::{Password, options_from_config};
 pub use topics::Topics;
 
 /// Connection and delivery settings (from `[mqtt]` in the config).
@@ -42,7 +42,7 @@ pub struct UplinkOptions {
     pub client_id: String,
     pub host: String,
     pub port: u16,
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, options::Password)>,
     /// TLS client configuration (CA, optional client certificate); None for plain TCP.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub keep_alive: Duration,
@@ -124,7 +124,7 @@ fn mqtt_options(opts: &UplinkOptions, topics: &Topics) -> MqttOptions {
     network.set_connection_timeout(opts.connect_timeout.as_secs().max(1));
     mqtt.set_network_options(network);
     if let Some((user, password)) = &opts.credentials {
-        mqtt.set_credentials(user.clone(), password.clone());
+        mqtt.set_credentials(user.clone(), password.expose());
     }
     if let Some(tls) = &opts.tls {
         mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(

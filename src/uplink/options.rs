@@ -1,6 +1,6 @@
 //! [`UplinkOptions`] from the configuration: `[mqtt]`, its TLS files and the password file.
 
-use anyhow::Context as _;
+use zeroize::Zeroizing;
 
 use super::UplinkOptions;
 use super::tls::{TlsFiles, client_config};
@@ -10,14 +10,11 @@ pub fn options_from_config(config: &Config) -> anyhow::Result<UplinkOptions> {
     let mqtt = &config.mqtt;
     let credentials = match (&mqtt.username, &mqtt.password_file) {
         (Some(user), Some(file)) => {
-            let password = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read mqtt.password_file {}", file.display()))?;
-            Some((
-                user.clone(),
-                password.trim_end_matches(['\r', '\n']).to_string(),
-            ))
+            let password = read_password(file)
+                .map_err(|e| anyhow::anyhow!("mqtt.password_file: {e}"))?;
+            Some((user.clone(), password))
         }
-        (Some(user), None) => Some((user.clone(), String::new())),
+        (Some(user), None) => Some((user.clone(), Password::default())),
         _ => None,
     };
     let tls = match &mqtt.tls {
@@ -50,4 +47,32 @@ pub fn options_from_config(config: &Config) -> anyhow::Result<UplinkOptions> {
         ack_timeout: mqtt.ack_timeout_secs.secs(),
         reconnect_max: mqtt.reconnect_max_secs.secs(),
     })
+}
+
+/// The broker password: wiped when dropped, never printed (`UplinkOptions` is `Debug`). rumqttc
+/// keeps its own copy in its connect packet for reconnects; that copy is not wiped.
+#[derive(Clone, Default)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// Reads the password file as a secret file (no symbolic link, owner and mode checked on the
+/// opened file); one line, its line ending dropped.
+pub fn read_password(file: &std::path::Path) -> Result<Password, String> {
+    let bytes = crate::secret_file::read(file).map_err(|e| e.to_string())?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| format!("{} is not UTF-8 text", file.display()))?;
+    Ok(Password(Zeroizing::new(
+        text.trim_end_matches(['\r', '\n']).to_string(),
+    )))
 }

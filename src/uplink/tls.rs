@@ -47,8 +47,9 @@ pub fn client_config(files: &TlsFiles<'_>) -> Result<Arc<ClientConfig>, String> 
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let chain = certs(cert, "mqtt.tls.client_cert_file")?;
-            let bytes = std::fs::read(key)
-                .map_err(|e| format!("mqtt.tls.client_key_file {}: {e}", key.display()))?;
+            // A secret file: no symbolic link, owner and mode checked on the opened file.
+            let bytes = crate::secret_file::read(key)
+                .map_err(|e| format!("mqtt.tls.client_key_file: {e}"))?;
             let key_der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
                 format!(
                     "mqtt.tls.client_key_file {}: no PKCS#8, SEC1 or PKCS#1 private key: {e}",
