@@ -8,6 +8,9 @@
 //! Frames are untrusted bytes: they are checked by [`frame::check`] and never parsed beyond their
 //! marker segments here (decoding is the imaging module's).
 
+// The one unsafe call is poll(2) in v4l2.rs (allowed there, audited).
+#![deny(unsafe_code)]
+
 pub mod frame;
 pub mod negotiate;
 pub mod replay;

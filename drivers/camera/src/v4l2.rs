@@ -183,6 +183,7 @@ impl V4l2Source {
         };
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: one valid pollfd for the duration of the call.
+        #[allow(unsafe_code)]
         let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
         if ready < 0 {
             let e = std::io::Error::last_os_error();

@@ -16,6 +16,8 @@
 //!
 //! Plain synchronous Rust on `std::fs`; no knowledge of records, outboxes or MQTT.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

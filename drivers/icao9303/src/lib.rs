@@ -15,6 +15,8 @@
 //!
 //! Protocol reference: the project's `icao9303.md`; Doc 9303 Parts 10, 11 and 12.
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod apdu;
 pub mod ca;
