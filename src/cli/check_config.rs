@@ -1,15 +1,16 @@
 //! `countersign check-config`: the daemon's whole start-up validation without starting it, for
 //! `ExecStartPre=`, `ExecReload=` and support staff. Files (main and `conf.d/*.toml` drop-ins):
 //! syntax, types, ranges and checks across keys, each error with file:line:column and key; then
-//! the environment the daemon needs before it can report ready (the keys: present, private,
-//! of the profile's types). Devices that are not plugged in are only noted: the daemon waits
+//! the environment the daemon needs before it can report ready (`service::preflight`: the keys
+//! present, private and of the profile's types; the MQTT password file and TLS files; the
+//! command keys; the hot folders there and writable). Devices that are not plugged in are only noted: the daemon waits
 //! for them. Exit 78 (EX_CONFIG) when anything would stop the daemon from starting.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::config::{self, EX_CONFIG};
-use crate::station;
+use crate::service;
 
 pub struct Options {
     /// Print the effective configuration (defaults and drop-ins merged) as TOML.
@@ -38,9 +39,11 @@ pub fn run(path: &Path, options: Options) -> anyhow::Result<ExitCode> {
         print!("{text}");
     }
     if !options.no_environment
-        && let Err(e) = station::crypto::load(&config)
+        && let Err(problems) = service::preflight::check(&config)
     {
-        eprintln!("countersign: {e}");
+        for p in problems {
+            eprintln!("countersign: {p}");
+        }
         return Ok(ExitCode::from(EX_CONFIG as u8));
     }
     // Status goes to stderr when the configuration itself is on stdout.

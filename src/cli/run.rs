@@ -1,5 +1,6 @@
-//! `countersign run`: the daemon. Configuration and keys are checked before anything starts
-//! (exit 78 when they are wrong, which the unit does not restart); the rest is `service::run`.
+//! `countersign run`: the daemon. Configuration, keys and every file and directory it needs are
+//! checked before anything starts (`service::preflight`; exit 78 when they are wrong, which the
+//! unit does not restart); the rest is `service::run`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::config::{self, EX_CONFIG};
-use crate::{logging, service, station};
+use crate::{logging, service};
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     // Before any secret is read: no core dump (the unit also sets LimitCORE=0) and no ptrace or
@@ -22,10 +23,14 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let log = logging::init_daemon(config.log.level, config.station.id.as_str());
-    let crypto = match station::crypto::load(&config) {
+    // Keys, password, TLS files, trusted keys, hot folders: a problem here is not fixed by a
+    // restart, so it is exit 78 before the station starts, never exit 1 from inside it.
+    let crypto = match service::preflight::check(&config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("countersign: {e}");
+        Err(problems) => {
+            for p in problems {
+                eprintln!("countersign: {p}");
+            }
             return Ok(ExitCode::from(EX_CONFIG as u8));
         }
     };

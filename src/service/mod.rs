@@ -5,6 +5,7 @@
 //! everything else is read from the event bus and the outbox.
 
 pub mod notify;
+pub mod preflight;
 pub mod reload;
 pub mod signals;
 pub mod state;

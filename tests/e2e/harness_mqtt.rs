@@ -66,7 +66,13 @@ impl TestPki {
             server_cert: write("server.pem", server_pem),
             server_key: write("server.key", server_key),
             client_cert: write("client.pem", client_pem),
-            client_key: write("client.key", client_key),
+            client_key: {
+                // A secret file: the daemon refuses one that group or others can read.
+                let p = write("client.key", client_key);
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .unwrap();
+                p
+            },
             other_ca: write("other-ca.pem", other.pem()),
         }
     }

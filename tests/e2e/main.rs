@@ -34,6 +34,7 @@ mod records;
 mod rotation;
 mod service;
 mod sessions;
+mod start_checks;
 mod tls;
 mod uplink;
 mod uplink_bench;

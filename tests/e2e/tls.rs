@@ -75,6 +75,8 @@ fn username_and_password_over_tls() {
     );
     let pw = dir.path().join("mqtt-password");
     std::fs::write(&pw, "s3cret\n").unwrap();
+    // A secret file: the daemon refuses one that group or others can read.
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let station = folder_station(
         dir.path(),
         broker.port,
