@@ -16,6 +16,7 @@ mod admin;
 mod commands;
 mod progress;
 pub mod recover;
+pub mod reserve;
 mod session;
 mod station;
 
@@ -122,6 +123,8 @@ pub struct Outbox {
     next_intake: Option<String>,
     /// A session whose blobs and rows the next append absorbs (see `session`).
     next_session: Option<String>,
+    /// Room kept for a full disk (the daemon's outbox only; see `reserve`).
+    reserve: Option<reserve::Reserve>,
 }
 
 /// The outbox shared between the station (appends) and the uplink (reads, acks). SQLite calls
@@ -164,6 +167,40 @@ fn add_wire_hash_columns(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Every table and index `open` creates, to tell whether the schema needs creating.
+const SCHEMA_OBJECTS: [&str; 11] = [
+    "meta",
+    "chain",
+    "records",
+    "blobs",
+    "blobs_by_record",
+    "dead_letters",
+    "blob_progress",
+    "intake",
+    "sessions",
+    "session_items",
+    "session_blobs",
+];
+
+fn schema_complete(conn: &Connection) -> rusqlite::Result<bool> {
+    let mut found = 0usize;
+    for name in SCHEMA_OBJECTS {
+        let there: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        found += usize::from(there);
+    }
+    Ok(found == SCHEMA_OBJECTS.len())
+}
+
+/// SQLITE_FULL: the disk (or the file size limit) has no room for the write.
+pub(crate) fn is_disk_full(e: &OutboxError) -> bool {
+    matches!(e, OutboxError::Sqlite { source, .. }
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -197,75 +234,79 @@ impl Outbox {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (
-                 key TEXT PRIMARY KEY,
-                 value INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS chain (
-                 station TEXT PRIMARY KEY,
-                 seq INTEGER NOT NULL,
-                 head TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS records (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT,
-                 record_id TEXT NOT NULL UNIQUE,
-                 station TEXT NOT NULL,
-                 seq INTEGER NOT NULL,
-                 wire BLOB NOT NULL,
-                 created_ms INTEGER NOT NULL,
-                 attempts INTEGER NOT NULL DEFAULT 0,
-                 last_attempt_ms INTEGER
-             );
-             CREATE TABLE IF NOT EXISTS blobs (
-                 blob_id TEXT PRIMARY KEY,
-                 record_id TEXT NOT NULL,
-                 ordinal INTEGER NOT NULL,
-                 wire BLOB NOT NULL,
-                 sha256 TEXT
-             );
-             CREATE INDEX IF NOT EXISTS blobs_by_record ON blobs (record_id, ordinal);
-             CREATE TABLE IF NOT EXISTS dead_letters (
-                 id INTEGER PRIMARY KEY,
-                 record_id TEXT NOT NULL UNIQUE,
-                 station TEXT NOT NULL,
-                 seq INTEGER NOT NULL,
-                 wire BLOB NOT NULL,
-                 created_ms INTEGER NOT NULL,
-                 rejected_ms INTEGER NOT NULL,
-                 reason TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS blob_progress (
-                 blob_id TEXT PRIMARY KEY,
-                 next_offset INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS intake (
-                 key TEXT PRIMARY KEY,
-                 record_id TEXT NOT NULL,
-                 created_ms INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS sessions (
-                 session_id TEXT PRIMARY KEY,
-                 opened_ms INTEGER NOT NULL,
-                 touched_ms INTEGER NOT NULL,
-                 meta BLOB NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS session_items (
-                 session_id TEXT NOT NULL,
-                 ordinal INTEGER NOT NULL,
-                 item BLOB NOT NULL,
-                 PRIMARY KEY (session_id, ordinal)
-             );
-             CREATE TABLE IF NOT EXISTS session_blobs (
-                 blob_id TEXT PRIMARY KEY,
-                 session_id TEXT NOT NULL,
-                 ordinal INTEGER NOT NULL,
-                 wire BLOB NOT NULL,
-                 sha256 TEXT
-             );
-             INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
-        )
-        .map_err(err)?;
+        // Nothing is written at open unless it must be: on a full disk the daemon still starts
+        // and drains (see `reserve`). The schema is created only when something is missing.
+        if !schema_complete(&conn).map_err(err)? {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (
+                     key TEXT PRIMARY KEY,
+                     value INTEGER NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS chain (
+                     station TEXT PRIMARY KEY,
+                     seq INTEGER NOT NULL,
+                     head TEXT NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS records (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     record_id TEXT NOT NULL UNIQUE,
+                     station TEXT NOT NULL,
+                     seq INTEGER NOT NULL,
+                     wire BLOB NOT NULL,
+                     created_ms INTEGER NOT NULL,
+                     attempts INTEGER NOT NULL DEFAULT 0,
+                     last_attempt_ms INTEGER
+                 );
+                 CREATE TABLE IF NOT EXISTS blobs (
+                     blob_id TEXT PRIMARY KEY,
+                     record_id TEXT NOT NULL,
+                     ordinal INTEGER NOT NULL,
+                     wire BLOB NOT NULL,
+                     sha256 TEXT
+                 );
+                 CREATE INDEX IF NOT EXISTS blobs_by_record ON blobs (record_id, ordinal);
+                 CREATE TABLE IF NOT EXISTS dead_letters (
+                     id INTEGER PRIMARY KEY,
+                     record_id TEXT NOT NULL UNIQUE,
+                     station TEXT NOT NULL,
+                     seq INTEGER NOT NULL,
+                     wire BLOB NOT NULL,
+                     created_ms INTEGER NOT NULL,
+                     rejected_ms INTEGER NOT NULL,
+                     reason TEXT NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS blob_progress (
+                     blob_id TEXT PRIMARY KEY,
+                     next_offset INTEGER NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS intake (
+                     key TEXT PRIMARY KEY,
+                     record_id TEXT NOT NULL,
+                     created_ms INTEGER NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS sessions (
+                     session_id TEXT PRIMARY KEY,
+                     opened_ms INTEGER NOT NULL,
+                     touched_ms INTEGER NOT NULL,
+                     meta BLOB NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS session_items (
+                     session_id TEXT NOT NULL,
+                     ordinal INTEGER NOT NULL,
+                     item BLOB NOT NULL,
+                     PRIMARY KEY (session_id, ordinal)
+                 );
+                 CREATE TABLE IF NOT EXISTS session_blobs (
+                     blob_id TEXT PRIMARY KEY,
+                     session_id TEXT NOT NULL,
+                     ordinal INTEGER NOT NULL,
+                     wire BLOB NOT NULL,
+                     sha256 TEXT
+                 );
+                 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
+            )
+            .map_err(err)?;
+        }
         let found: i64 = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -282,13 +323,17 @@ impl Outbox {
         add_wire_hash_columns(&conn).map_err(err)?;
         // What is held is counted once here and then kept up to date by every write, so the
         // capacity check on each append costs two reads, not a scan of the outbox.
+        // Written only when the kept figures are off (a file from an older version, or none yet).
         let tx = conn.transaction().map_err(err)?;
         let (records, bytes) = Self::count_held(&tx).map_err(err)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('held_records', ?1), ('held_bytes', ?2)",
-            params![records as i64, bytes as i64],
-        )
-        .map_err(err)?;
+        let kept = Self::held_if_kept(&tx).map_err(err)?;
+        if kept != Some((records, bytes)) {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('held_records', ?1), ('held_bytes', ?2)",
+                params![records as i64, bytes as i64],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         Ok(Outbox {
             conn,
@@ -296,6 +341,7 @@ impl Outbox {
             limits: Limits::default(),
             next_intake: None,
             next_session: None,
+            reserve: None,
         })
     }
 
@@ -321,6 +367,71 @@ impl Outbox {
                 ))
             },
         )
+    }
+
+    /// The held counters as kept in `meta`, None when they are not there.
+    fn held_if_kept(conn: &Connection) -> rusqlite::Result<Option<(u64, u64)>> {
+        conn.query_row(
+            "SELECT (SELECT value FROM meta WHERE key = 'held_records'),
+                    (SELECT value FROM meta WHERE key = 'held_bytes')",
+            [],
+            |r| {
+                let records: Option<i64> = r.get(0)?;
+                let bytes: Option<i64> = r.get(1)?;
+                Ok(records.zip(bytes).map(|(n, b)| (n.max(0) as u64, b.max(0) as u64)))
+            },
+        )
+    }
+
+    /// Keeps `reserve` for a full disk (the daemon's outbox), written now when there is room;
+    /// false when it could not be (the disk is full: captures are refused until it fits).
+    pub fn set_reserve(&mut self, reserve: reserve::Reserve) -> bool {
+        let held = reserve.ensure().is_ok();
+        self.reserve = Some(reserve);
+        held
+    }
+
+    /// A new capture may take room only while the reserve is held (it is written again as soon
+    /// as it fits): a capture must never spend the room that draining the outbox needs.
+    pub(crate) fn admit_capture(&self) -> Result<(), OutboxError> {
+        let Some(reserve) = &self.reserve else {
+            return Ok(());
+        };
+        reserve.ensure().map_err(|e| self.disk_full(&e.to_string()))
+    }
+
+    fn disk_full(&self, cause: &str) -> OutboxError {
+        OutboxError::Full {
+            path: self.path.clone(),
+            detail: format!(
+                "disk full: the disk holding {} has no room ({cause}); captures resume once space is freed, and records held are still delivered",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Runs a write; when it fails for want of room, gives the reserve back and tries once more
+    /// (acks and delivery bookkeeping must work on a full disk).
+    fn with_room<R>(
+        &mut self,
+        mut write: impl FnMut(&mut Self) -> Result<R, OutboxError>,
+    ) -> Result<R, OutboxError> {
+        match write(self) {
+            Err(e) if is_disk_full(&e) && self.release_reserve() => write(self),
+            result => result,
+        }
+    }
+
+    /// Deletes the reserve; true when there was one to give back.
+    fn release_reserve(&self) -> bool {
+        let released = self.reserve.as_ref().is_some_and(|r| r.release());
+        if released {
+            tracing::warn!(
+                outbox = %self.path.display(),
+                "disk full: released the outbox's reserve so that records can still be delivered; new captures are refused until space is freed"
+            );
+        }
+        released
     }
 
     /// Adds to the held counters (negative to subtract), inside the caller's transaction.
@@ -360,7 +471,17 @@ impl Outbox {
     where
         F: FnOnce(&ChainLink) -> Result<Sealed, String>,
     {
-        let result = self.append_inner(station, seal);
+        let result = match self.admit_capture() {
+            Ok(()) => self.append_inner(station, seal),
+            Err(e) => Err(e),
+        };
+        let result = match result {
+            Err(e) if is_disk_full(&e) => {
+                self.release_reserve();
+                Err(self.disk_full(&e.to_string()))
+            }
+            result => result,
+        };
         self.next_intake = None;
         self.next_session = None;
         result
@@ -533,7 +654,7 @@ impl Outbox {
     /// Applies the case system's answers in one transaction (one fsync for a burst of acks).
     /// Returns, per answer, whether it changed anything (false for duplicates).
     pub fn settle(&mut self, answers: &[Settle]) -> Result<Vec<bool>, OutboxError> {
-        self.with_relaxed_sync(|o| o.settle_inner(answers))
+        self.with_room(|o| o.with_relaxed_sync(|o| o.settle_inner(answers)))
     }
 
     /// Runs `f` with `synchronous=NORMAL`, then restores FULL. For writes that may be lost on a
@@ -615,7 +736,7 @@ impl Outbox {
 
     /// Notes delivery attempts in one transaction (for status and diagnostics).
     pub fn mark_attempts(&mut self, record_ids: &[String]) -> Result<(), OutboxError> {
-        self.with_relaxed_sync(|o| o.mark_attempts_inner(record_ids))
+        self.with_room(|o| o.with_relaxed_sync(|o| o.mark_attempts_inner(record_ids)))
     }
 
     fn mark_attempts_inner(&mut self, record_ids: &[String]) -> Result<(), OutboxError> {

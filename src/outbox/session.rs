@@ -70,6 +70,7 @@ impl Outbox {
             source,
         };
         let limits = self.limits;
+        self.admit_capture()?;
         let tx = self.conn.transaction().map_err(sqlite)?;
         let (_, held_bytes) = Self::held(&tx).map_err(sqlite)?;
         // Items are small; blob bytes are what the capacity limit is about (and what is counted

@@ -1,8 +1,10 @@
 //! Opening the outbox for the daemon: damaged files are moved aside (and reported), capacity
-//! limits come from `[outbox]`, old intake keys are pruned.
+//! limits come from `[outbox]`, old intake keys are pruned, and the reserve for a full disk is
+//! kept (`reserve`): on a full disk the daemon still starts and drains.
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use super::reserve::{RESERVE_BYTES, Reserve};
 use super::{Limits, Outbox, open_or_quarantine};
 use crate::config::Config;
 use crate::events::{Event, EventBus, emit};
@@ -10,8 +12,18 @@ use crate::events::{Event, EventBus, emit};
 /// Opens the station's outbox, reporting a damaged file as an error log line and an event.
 pub fn open_for_station(config: &Config, events: &EventBus) -> anyhow::Result<Outbox> {
     let path = config.station.outbox_path();
+    let reserve = Reserve::beside(&path, RESERVE_BYTES);
+    let opened = match open_or_quarantine(&path) {
+        // SQLite needs a little room to open a WAL file (its index and log): on a full disk the
+        // reserve makes it.
+        Err(e) if reserve.release() => {
+            warn!(error = %e, "cannot open the outbox: released the reserve (disk full?) and trying again");
+            open_or_quarantine(&path)
+        }
+        opened => opened,
+    };
     let (mut outbox, quarantined) =
-        open_or_quarantine(&path).map_err(|e| anyhow::anyhow!("cannot open the outbox: {e}"))?;
+        opened.map_err(|e| anyhow::anyhow!("cannot open the outbox: {e}"))?;
     if let Some(q) = quarantined {
         error!(
             damaged = %q.moved_to.display(),
@@ -32,10 +44,17 @@ pub fn open_for_station(config: &Config, events: &EventBus) -> anyhow::Result<Ou
         max_bytes: config.outbox.max_bytes.get(),
         max_records: config.outbox.max_records.get(),
     });
+    if !outbox.set_reserve(reserve) {
+        warn!(
+            outbox = %path.display(),
+            "disk full: no room for the outbox's reserve; records held are delivered, new captures are refused until space is freed"
+        );
+    }
+    // Housekeeping: on a full disk it waits for the next start.
     match outbox.prune_intake() {
         Ok(n) if n > 0 => info!(pruned = n, "forgot old intake keys"),
         Ok(_) => {}
-        Err(e) => error!(error = %e, "cannot prune old intake keys"),
+        Err(e) => warn!(error = %e, "cannot prune old intake keys now"),
     }
     Ok(outbox)
 }

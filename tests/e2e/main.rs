@@ -25,6 +25,7 @@ mod delivery;
 mod demo;
 mod folder;
 mod folder_intake;
+mod full_disk;
 mod idcard;
 mod imaging;
 mod outbox_cli;
