@@ -189,9 +189,15 @@ fn check_config_prints_the_effective_config_with_dropins() {
     let dir = tempfile::tempdir().unwrap();
     let setup = setup_station(dir.path(), 1883, &dir.path().join("tty"));
     std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+    // The hot folder must exist and be writable (check-config checks it).
+    let scans = dir.path().join("scans");
+    std::fs::create_dir(&scans).unwrap();
     std::fs::write(
         dir.path().join("conf.d/50-site.toml"),
-        "[mqtt]\nhost = \"broker.example\"\n\n[folders.scans]\npath = \"/srv/scans\"\n",
+        format!(
+            "[mqtt]\nhost = \"broker.example\"\n\n[folders.scans]\npath = \"{}\"\n",
+            scans.display()
+        ),
     )
     .unwrap();
     let out = Command::new(bin())
