@@ -378,7 +378,9 @@ impl Outbox {
             |r| {
                 let records: Option<i64> = r.get(0)?;
                 let bytes: Option<i64> = r.get(1)?;
-                Ok(records.zip(bytes).map(|(n, b)| (n.max(0) as u64, b.max(0) as u64)))
+                Ok(records
+                    .zip(bytes)
+                    .map(|(n, b)| (n.max(0) as u64, b.max(0) as u64)))
             },
         )
     }

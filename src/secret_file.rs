@@ -34,7 +34,11 @@ pub enum SecretFileError {
     #[error(
         "{path} is owned by uid {owner}, neither this service's user (uid {euid}) nor root. Run: chown {euid} {path}"
     )]
-    WrongOwner { path: PathBuf, owner: u32, euid: u32 },
+    WrongOwner {
+        path: PathBuf,
+        owner: u32,
+        euid: u32,
+    },
     #[error("{path} is larger than {max} bytes: not a secret file countersign reads")]
     TooLarge { path: PathBuf, max: u64 },
 }
@@ -138,9 +142,15 @@ mod tests {
         for mode in [0o644, 0o640, 0o604, 0o620, 0o601] {
             let path = secret(dir.path(), mode);
             let e = read(&path).unwrap_err();
-            assert!(matches!(e, SecretFileError::TooOpen { .. }), "{mode:o}: {e}");
+            assert!(
+                matches!(e, SecretFileError::TooOpen { .. }),
+                "{mode:o}: {e}"
+            );
             let text = e.to_string();
-            assert!(text.contains("chmod 600") && text.contains("secret"), "{text}");
+            assert!(
+                text.contains("chmod 600") && text.contains("secret"),
+                "{text}"
+            );
         }
     }
 

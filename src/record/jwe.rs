@@ -50,8 +50,7 @@ pub struct Header {
 /// Random key material (ephemeral secrets, CEKs), wiped when dropped; IVs use it too.
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, JoseError> {
     let mut bytes = Zeroizing::new([0u8; N]);
-    getrandom::fill(&mut *bytes)
-        .map_err(|e| JoseError::Encrypt(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut *bytes).map_err(|e| JoseError::Encrypt(format!("no randomness: {e}")))?;
     Ok(bytes)
 }
 

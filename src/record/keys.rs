@@ -194,7 +194,7 @@ impl Jwk {
     pub fn signing_key(&self) -> Result<SigningKey, String> {
         let d = self.secret()?;
         let key = match self.key_type()? {
-            KeyType::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&*d)),
+            KeyType::Ed25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&d)),
             KeyType::P256 => SigningKey::P256(
                 p256::ecdsa::SigningKey::from_slice(&*d).map_err(|e| format!("bad d: {e}"))?,
             ),
@@ -487,7 +487,7 @@ pub fn generate(dir: &Path, key_type: KeyType) -> Result<(PathBuf, PathBuf, Stri
         let d = random32()?;
         let pair = match key_type {
             KeyType::Ed25519 => {
-                let k = SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&*d));
+                let k = SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&d));
                 Some((Jwk::private_of_signing(&k), Jwk::public_of_signing(&k)))
             }
             KeyType::P256 => p256::ecdsa::SigningKey::from_slice(&*d).ok().map(|k| {

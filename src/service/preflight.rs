@@ -13,7 +13,9 @@ use crate::station::{self, Crypto};
 /// The loaded keys when every check passes; otherwise every problem found, one line each.
 pub fn check(config: &Config) -> Result<Crypto, Vec<String>> {
     let mut problems = Vec::new();
-    let crypto = station::crypto::load(config).map_err(|e| problems.push(e)).ok();
+    let crypto = station::crypto::load(config)
+        .map_err(|e| problems.push(e))
+        .ok();
     if let Err(e) = session_key(&config.station.state_dir) {
         problems.push(e);
     }
@@ -82,7 +84,10 @@ fn dir_or_creatable(dir: &Path) -> Result<(), String> {
         }
         if std::fs::symlink_metadata(a).is_ok() {
             return writable_dir(a).map_err(|e| {
-                format!("{} does not exist and cannot be created: {e}", dir.display())
+                format!(
+                    "{} does not exist and cannot be created: {e}",
+                    dir.display()
+                )
             });
         }
         ancestor = a.parent();

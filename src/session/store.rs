@@ -133,7 +133,9 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::os::unix::fs::symlink(&path, other.path().join("session.key")).unwrap();
-        let e = DataKey::load_or_create(other.path()).unwrap_err().to_string();
+        let e = DataKey::load_or_create(other.path())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
     }
 }

@@ -10,8 +10,8 @@ pub fn options_from_config(config: &Config) -> anyhow::Result<UplinkOptions> {
     let mqtt = &config.mqtt;
     let credentials = match (&mqtt.username, &mqtt.password_file) {
         (Some(user), Some(file)) => {
-            let password = read_password(file)
-                .map_err(|e| anyhow::anyhow!("mqtt.password_file: {e}"))?;
+            let password =
+                read_password(file).map_err(|e| anyhow::anyhow!("mqtt.password_file: {e}"))?;
             Some((user.clone(), password))
         }
         (Some(user), None) => Some((user.clone(), Password::default())),
@@ -70,8 +70,8 @@ impl std::fmt::Debug for Password {
 /// opened file); one line, its line ending dropped.
 pub fn read_password(file: &std::path::Path) -> Result<Password, String> {
     let bytes = crate::secret_file::read(file).map_err(|e| e.to_string())?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("{} is not UTF-8 text", file.display()))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| format!("{} is not UTF-8 text", file.display()))?;
     Ok(Password(Zeroizing::new(
         text.trim_end_matches(['\r', '\n']).to_string(),
     )))

@@ -40,7 +40,10 @@ impl SmallDisk {
                 });
             }
             if let Ok(Some(_)) = holder.child.try_wait() {
-                eprintln!("skipped: cannot mount a tmpfs in a private mount namespace: {}", holder.stderr());
+                eprintln!(
+                    "skipped: cannot mount a tmpfs in a private mount namespace: {}",
+                    holder.stderr()
+                );
                 return None;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -152,7 +155,11 @@ fn a_full_disk_still_starts_delivers_refuses_captures_and_recovers() {
         disk.pending(&station.setup) == Some(3)
     });
     daemon.sigterm();
-    assert!(daemon.wait_exit(Duration::from_secs(15)).is_some(), "{}", daemon.stderr());
+    assert!(
+        daemon.wait_exit(Duration::from_secs(15)).is_some(),
+        "{}",
+        daemon.stderr()
+    );
 
     // The disk is full to the last byte.
     let filled = disk.fill();
@@ -169,37 +176,57 @@ fn a_full_disk_still_starts_delivers_refuses_captures_and_recovers() {
     );
 
     let mut daemon = disk.daemon(&station.setup);
-    wait_until(Duration::from_secs(20), "the daemon running on a full disk", || {
-        if let Ok(Some(status)) = daemon.child.try_wait() {
-            panic!(
-                "the daemon did not start on a full disk ({status}):\n{}",
-                daemon.stderr()
-            );
-        }
-        strip_ansi(&daemon.stderr()).contains("station starting")
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the daemon running on a full disk",
+        || {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!(
+                    "the daemon did not start on a full disk ({status}):\n{}",
+                    daemon.stderr()
+                );
+            }
+            strip_ansi(&daemon.stderr()).contains("station starting")
+        },
+    );
 
     // It delivers what it holds.
     let consumer = RefConsumer::start(broker.port, &station.setup, &dir.path().join("case"), None);
-    wait_until(Duration::from_secs(60), "the three pending records stored", || {
-        consumer.stored().len() == 3
-    });
-    wait_until(Duration::from_secs(20), "acks applied on the full disk", || {
-        disk.pending(&station.setup) == Some(0)
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the three pending records stored",
+        || consumer.stored().len() == 3,
+    );
+    wait_until(
+        Duration::from_secs(20),
+        "acks applied on the full disk",
+        || disk.pending(&station.setup) == Some(0),
+    );
 
     // A new capture is refused with a clear reason; the file stays in the hot folder.
     drop_page(&station.inbox, "late.jpg", &page_bytes(9, 10_000));
-    wait_until(Duration::from_secs(30), "the refusal naming the full disk", || {
-        let log = strip_ansi(&daemon.stderr());
-        log.contains("capture refused") && log.contains("disk full")
-    });
-    wait_until(Duration::from_secs(10), "the refusal as a live event", || {
-        std::fs::read_to_string(&events_file)
-            .unwrap_or_default()
-            .contains("disk full")
-    });
-    assert_eq!(files_in(&station.inbox), 1, "the refused page stays in the hot folder");
+    wait_until(
+        Duration::from_secs(30),
+        "the refusal naming the full disk",
+        || {
+            let log = strip_ansi(&daemon.stderr());
+            log.contains("capture refused") && log.contains("disk full")
+        },
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the refusal as a live event",
+        || {
+            std::fs::read_to_string(&events_file)
+                .unwrap_or_default()
+                .contains("disk full")
+        },
+    );
+    assert_eq!(
+        files_in(&station.inbox),
+        1,
+        "the refused page stays in the hot folder"
+    );
     assert_eq!(consumer.stored().len(), 3);
 
     // Space returns: the page is taken and delivered.

@@ -62,9 +62,16 @@ fn refused(case: &str, setup: &StationSetup, needles: &[&str], wrap: &[&str]) {
         };
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        assert_eq!(status.code(), Some(78), "{case}: `{sub}` exit status; stderr:\n{err}");
+        assert_eq!(
+            status.code(),
+            Some(78),
+            "{case}: `{sub}` exit status; stderr:\n{err}"
+        );
         for needle in needles {
-            assert!(err.contains(needle), "{case}: `{sub}` does not name {needle:?}:\n{err}");
+            assert!(
+                err.contains(needle),
+                "{case}: `{sub}` does not name {needle:?}:\n{err}"
+            );
         }
     }
 }
@@ -96,12 +103,7 @@ fn secret_files_that_are_not_private_stop_the_start_naming_the_file() {
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("session.key"), [7u8; 32]).unwrap();
     chmod(&state.join("session.key"), 0o644);
-    refused(
-        "session key 0644",
-        &s,
-        &["session.key", "chmod 600"],
-        &[],
-    );
+    refused("session key 0644", &s, &["session.key", "chmod 600"], &[]);
 
     // The MQTT password file readable by others.
     let s = station(&dir.path().join("password"));
@@ -327,7 +329,8 @@ fn the_running_daemon_is_not_dumpable() {
     );
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&status).unwrap());
     assert_eq!(
-        owner, 0,
+        owner,
+        0,
         "{} belongs to uid {owner}: the daemon is dumpable ({uid_line})",
         status.display()
     );
