@@ -939,6 +939,51 @@ mod more_tests {
     }
 
     #[test]
+    fn without_room_for_the_reserve_captures_are_refused_as_disk_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
+        o.append("s", seal("a", 10)).unwrap();
+        // A reserve that cannot be written (its directory is missing) stands for a full disk.
+        let nowhere = dir.path().join("nowhere");
+        assert!(!o.set_reserve(reserve::Reserve::beside(&nowhere.join("o.sqlite"), 4096)));
+        let e = o.append("s", seal("b", 10)).unwrap_err();
+        assert!(
+            matches!(&e, OutboxError::Full { detail, .. } if detail.starts_with("disk full")),
+            "{e}"
+        );
+        let tx = o.conn.transaction().unwrap();
+        assert_eq!(
+            Outbox::count_held(&tx).unwrap().0,
+            1,
+            "nothing half-written"
+        );
+        drop(tx);
+        // Room again: the reserve is written and captures resume, the chain unbroken.
+        std::fs::create_dir(&nowhere).unwrap();
+        let (link, _) = o.append("s", seal("c", 10)).unwrap();
+        assert_eq!(link.seq, 2);
+        assert!(nowhere.join(reserve::FILE_NAME).is_file());
+    }
+
+    #[test]
+    fn opening_an_existing_outbox_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        {
+            let mut o = Outbox::open(&path).unwrap();
+            o.append("s", seal("a", 10)).unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let o = Outbox::open(&path).unwrap();
+        let wal = std::fs::metadata(dir.path().join("o.sqlite-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(wal, 0, "no WAL frames written by opening");
+        drop(o);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
     fn limits_refuse_new_records_and_keep_held_ones() {
         let dir = tempfile::tempdir().unwrap();
         let mut o = Outbox::open(&dir.path().join("o.sqlite")).unwrap();
