@@ -1,6 +1,6 @@
 //! Everything the daemon needs from the machine, checked before anything starts, the same way
-//! by `countersign check-config` and `countersign run`: the station's keys, the session data key
-//! (when it exists), the MQTT password file and `[mqtt.tls]` files, `[commands] trusted_keys`,
+//! by `countersign check-config` and `countersign run`: the station's keys, the state directory
+//! (writable, or creatable) and the session data key in it (when it exists), the MQTT password file and `[mqtt.tls]` files, `[commands] trusted_keys`,
 //! and the hot folders (there, directories, writable by this user). Each problem names its
 //! configuration key. `run` exits 78 (EX_CONFIG) on any of them, which the unit does not restart
 //! (`RestartPreventExitStatus=78`): a restart cannot fix a missing file.
@@ -16,6 +16,10 @@ pub fn check(config: &Config) -> Result<Crypto, Vec<String>> {
     let crypto = station::crypto::load(config)
         .map_err(|e| problems.push(e))
         .ok();
+    // The outbox, the session key and the control socket live there.
+    if let Err(e) = dir_or_creatable(&config.station.state_dir) {
+        problems.push(format!("station.state_dir: {e}"));
+    }
     if let Err(e) = session_key(&config.station.state_dir) {
         problems.push(e);
     }

@@ -222,6 +222,15 @@ fn files_and_folders_the_daemon_needs_are_checked_before_it_starts() {
         &[],
     );
 
+    let s = station(&dir.path().join("state-file"));
+    std::fs::write(s.dir.join("state"), "").unwrap();
+    refused(
+        "state directory is a file",
+        &s,
+        &["station.state_dir", "not a directory"],
+        &[],
+    );
+
     let folder = |s: &StationSetup, path: &Path| {
         configure(
             s,
