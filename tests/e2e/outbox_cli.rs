@@ -72,11 +72,10 @@ fn dead_letters_are_reported_exported_and_retried() {
     wait_until(Duration::from_secs(20), "a dead letter", || {
         outbox_stats(&setup.outbox).dead_letters == 1
     });
-    let log = strip_ansi(&daemon.stderr());
-    assert!(
-        log.contains("unknown case reference"),
-        "reported in the log: {log}"
-    );
+    // The log line follows the commit the file shows: wait for it too.
+    wait_until(Duration::from_secs(10), "the reason in the log", || {
+        strip_ansi(&daemon.stderr()).contains("unknown case reference")
+    });
     let (_, status, _) = outbox_cmd(setup, &["status"]);
     assert!(status.contains("pending records: 1"), "{status}");
     assert!(status.contains("dead letters: 1"), "{status}");
