@@ -6,7 +6,7 @@
 //! `record` (seal) → `outbox` (durable) → `uplink` (MQTT). `cli` holds one module per
 //! subcommand; `demo` wires the whole chain on one machine.
 
-// The only unsafe code is in `os` (prctl, geteuid, access), allowed there and audited.
+// The only unsafe code is in `os` (prctl, geteuid, access, statvfs), allowed there and audited.
 #![deny(unsafe_code)]
 
 pub mod cli;

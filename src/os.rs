@@ -49,3 +49,22 @@ pub fn may_write_dir(dir: &Path) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Bytes an unprivileged process may still write on the file system holding `path` (statvfs(3):
+/// available blocks times the fragment size).
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated string and `stat` a valid, writable statvfs; both
+    // outlive the call.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The field types are 32 bits wide on some targets, 64 on others.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize));
+    Ok(free)
+}

@@ -41,10 +41,23 @@ impl Reserve {
             .unwrap_or(false)
     }
 
-    /// Writes the reserve when it is not held; on failure (no room) nothing is left behind.
+    /// Writes the reserve when it is not held and the disk has room for it twice over (so that
+    /// a nearly full disk does not take it back and lose it again at every capture); on failure
+    /// nothing is left behind.
     pub fn ensure(&self) -> std::io::Result<()> {
         if self.held() {
             return Ok(());
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let free = crate::os::free_bytes(dir)?;
+        if free < self.bytes.saturating_mul(2) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!(
+                    "{free} bytes free, the {} byte reserve needs twice that",
+                    self.bytes
+                ),
+            ));
         }
         let result = self.write();
         if result.is_err() {
