@@ -104,7 +104,16 @@ pub fn verify(jws: &[u8], keyring: &Keyring) -> Result<Verified, JoseError> {
             parts.len()
         )));
     };
-    let header: Header = serde_json::from_slice(&b64url_decode(h)?)
+    let header_json: serde_json::Value = serde_json::from_slice(&b64url_decode(h)?)
+        .map_err(|e| JoseError::Malformed(format!("bad protected header: {e}")))?;
+    // RFC 7515 §4.1.11: extensions named in `crit` must be understood; we understand none
+    // (an ignored `b64: false` or `exp` would change what the signature means).
+    if header_json.get("crit").is_some() {
+        return Err(JoseError::Malformed(
+            "the protected header has a crit parameter; no critical extension is supported".into(),
+        ));
+    }
+    let header: Header = serde_json::from_value(header_json)
         .map_err(|e| JoseError::Malformed(format!("bad protected header: {e}")))?;
     let kid = header.kid.clone().unwrap_or_default();
     let key = keyring.get(&kid).ok_or(JoseError::UnknownKid(kid))?;

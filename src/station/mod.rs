@@ -282,18 +282,7 @@ impl CheckpointSchedule {
 
 /// Trusted case-system keys for commands over MQTT; None when the station takes none.
 fn command_verifier(config: &Config) -> anyhow::Result<Option<crate::commands::Verifier>> {
-    let commands = &config.commands;
-    if commands.trusted_keys.is_empty() && !commands.trust_broker_acls {
-        return Ok(None);
-    }
-    let keys = crate::record::keys::Keyring::load(&commands.trusted_keys)
-        .context("commands.trusted_keys")?;
-    Ok(Some(crate::commands::Verifier {
-        station: config.station.id.to_string(),
-        keys,
-        trust_broker_acls: commands.trust_broker_acls,
-        max_skew_secs: commands.max_skew_secs.get() as i64,
-    }))
+    crate::commands::Verifier::from_config(config)
 }
 
 /// Commits captures from the async side (the outbox work runs on a blocking thread).
