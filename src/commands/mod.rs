@@ -219,8 +219,10 @@ impl Verifier {
                 ),
             ));
         };
-        let envelope: Envelope = serde_json::from_slice(&json)
-            .map_err(|e| (None, Rejection::new("malformed", e.to_string())))?;
+        let envelope: Envelope = serde_json::from_slice(&json).map_err(|e| {
+            let detail = json_refusal(&e, "the command", ENVELOPE_FIELDS, ENVELOPE_SHAPE);
+            (None, Rejection::new("malformed", detail))
+        })?;
         let id = Some(envelope.id.clone());
         if envelope.id.is_empty() || envelope.id.len() > 64 {
             return Err((
@@ -257,6 +259,31 @@ impl Verifier {
             kind,
         })
     }
+}
+
+const ENVELOPE_FIELDS: &[&str] = &["id", "iat", "station", "command", "args"];
+const ENVELOPE_SHAPE: &str = "{\"id\": string, \"iat\": integer, \"station\": string, \"command\": string, \"args\": object}";
+
+/// A refusal detail for JSON that did not parse: the rule and the position, never the value
+/// (serde's own message quotes it: `invalid type: string "19850315"`). A missing field is named
+/// when it is one of `fields` (ours, not the sender's).
+pub fn json_refusal(e: &serde_json::Error, what: &str, fields: &[&str], shape: &str) -> String {
+    use serde_json::error::Category;
+    let message = e.to_string();
+    let missing = fields
+        .iter()
+        .find(|f| message.starts_with(&format!("missing field `{f}`")));
+    let rule = match (e.classify(), missing) {
+        (_, Some(field)) => format!("has no {field:?}"),
+        (Category::Syntax | Category::Eof, _) => "is not valid JSON".to_string(),
+        (Category::Data, _) => "has an unknown field or a value of the wrong type".to_string(),
+        (Category::Io, _) => "could not be read".to_string(),
+    };
+    format!(
+        "{what} {rule} (line {}, column {}); expected {shape}",
+        e.line(),
+        e.column()
+    )
 }
 
 /// Loads `[commands] trusted_keys`; under the gm profile every key must be SM2.
@@ -329,8 +356,10 @@ pub fn parse_kind(command: &str, args: &Value) -> Result<CommandKind, Rejection>
         other => {
             return Err(Rejection::new(
                 "unknown_command",
+                // Not echoed: the name is the sender's text, and refusals reach the log.
                 format!(
-                    "{other:?} is not a command (open_session, capture, close_session, cancel_session, read_document, status, ping)"
+                    "not a command ({} bytes); the commands are open_session, capture, close_session, cancel_session, read_document, status, ping",
+                    other.len()
                 ),
             ));
         }

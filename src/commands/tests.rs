@@ -312,3 +312,41 @@ fn the_gm_profile_refuses_a_non_sm2_trusted_key_at_load() {
     assert!(err.contains(&ed_public.display().to_string()), "{err}");
     assert!(err.contains("SM2"), "{err}");
 }
+
+/// A malformed envelope is refused naming the field and the rule: serde's own message would
+/// quote the value (`invalid type: string "19850315"`).
+#[test]
+fn malformed_details_never_quote_values() {
+    let mut v = verifier();
+    v.trust_broker_acls = true;
+    for (payload, secret) in [
+        (
+            r#"{"id":"c1","iat":"19850315","station":"w1","command":"ping"}"#,
+            "19850315",
+        ),
+        (
+            r#"{"id":110101199003070011,"iat":1000,"station":"w1","command":"ping"}"#,
+            "110101199003070011",
+        ),
+        (
+            r#"{"id":"c1","iat":1000,"station":["测试甲"],"command":"ping"}"#,
+            "测试甲",
+        ),
+        (
+            r#"{"id":"c1","iat":1000,"station":"w1","command":"ping","zhang":1}"#,
+            "zhang",
+        ),
+        (
+            r#"{"id":"c1","iat":10.5,"station":"w1","command":"ping"}"#,
+            "10.5",
+        ),
+    ] {
+        let (_, rejection) = v.check(payload.as_bytes(), 1000).unwrap_err();
+        assert_eq!(rejection.code, "malformed");
+        assert!(
+            !rejection.detail.contains(secret),
+            "{secret} in {}",
+            rejection.detail
+        );
+    }
+}

@@ -89,7 +89,12 @@ async fn session(stream: UnixStream, requests: mpsc::Sender<LocalRequest>) {
                 None,
                 &Rejection {
                     code: "malformed",
-                    detail: e.to_string(),
+                    detail: crate::commands::json_refusal(
+                        &e,
+                        "the request",
+                        &["command"],
+                        "{\"command\": string, \"args\": object}",
+                    ),
                 },
             ),
         };
