@@ -75,6 +75,11 @@ pub struct CommandsConfig {
     /// How far a command's `iat` may be from the station's clock, seconds.
     #[serde(default = "default_skew")]
     pub max_skew_secs: Bounded<5, 3600>,
+    /// Topic prefixes of the case system's own under which a command may ask for its response
+    /// (MQTT 5 response topic). Empty (default): only `countersign/v1/<station>/responses...`;
+    /// any other requested topic is answered on the default responses topic.
+    #[serde(default)]
+    pub response_topic_prefixes: Vec<String>,
 }
 
 impl Default for CommandsConfig {
@@ -83,6 +88,7 @@ impl Default for CommandsConfig {
             trusted_keys: Vec::new(),
             trust_broker_acls: false,
             max_skew_secs: default_skew(),
+            response_topic_prefixes: Vec::new(),
         }
     }
 }

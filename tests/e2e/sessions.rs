@@ -206,6 +206,64 @@ fn commands_are_authenticated_and_each_gets_one_response() {
     assert_eq!(outbox_depth(&setup.outbox), (0, 0));
 }
 
+/// Responses follow the requested MQTT response topic only within this station's responses
+/// topic or a configured case-system prefix: a signed, valid command asking for its response on
+/// the station's own `records` topic or on another station's gets it on the default responses
+/// topic, and nothing is published where it asked.
+#[test]
+fn responses_never_go_to_the_stations_own_or_another_stations_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &dir.path().join("no-reader"),
+        "response_topic_prefixes = [\"casesys/replies/\"]",
+    );
+    let daemon = start_daemon(&setup);
+    let port = broker.port;
+    let d = dir.path();
+    let ping = send(port, d, "ping", json!({}), &[]);
+    assert_eq!(ping["status"], "accepted", "{ping}\n{}", daemon.stderr());
+    let default = format!("countersign/v1/{STATION}/responses");
+    for (asked, allowed) in [
+        (format!("countersign/v1/{STATION}/records"), false),
+        (format!("countersign/v1/{STATION}/status"), false),
+        (format!("countersign/v1/{STATION}/acks"), false),
+        ("countersign/v1/other-station/records".to_string(), false),
+        ("countersign/v1/other-station/responses".to_string(), false),
+        ("elsewhere/replies/1".to_string(), false),
+        (format!("{default}/case-7"), true),
+        ("casesys/replies/w1/42".to_string(), true),
+    ] {
+        let out = send(
+            port,
+            d,
+            "ping",
+            json!({}),
+            &["--response-topic", &asked, "--listen", &asked],
+        );
+        let response = &out["response"];
+        assert_eq!(response["status"], "accepted", "{asked}: {out}");
+        // The station's presence on `status` is its own business: look for this response.
+        let id = response["id"].as_str().unwrap();
+        let answered_on = |topic: &str| {
+            out["seen"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m[0].as_str() == Some(topic) && m[1].as_str().unwrap().contains(id))
+        };
+        if allowed {
+            assert!(answered_on(&asked), "{asked}: {out}");
+        } else {
+            assert!(!answered_on(&asked), "published on {asked}: {out}");
+            assert!(answered_on(&default), "{asked}: {out}");
+        }
+    }
+    assert_eq!(outbox_depth(&setup.outbox), (0, 0));
+}
+
 /// The counter flow: open by command, two cards of different types read into the session,
 /// close: one record with both identities, verified by the independent consumer; the live
 /// events say what happened without personal data.
