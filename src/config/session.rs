@@ -43,6 +43,14 @@ pub struct SessionConfig {
     /// Default: `<state_dir>/control.sock`.
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// The control socket's group: its members may drive sessions and read documents from this
+    /// machine. Not set: the service's own group (whose members may also write into hot folders).
+    #[serde(default)]
+    pub control_socket_group: Option<String>,
+    /// A control connection that sends no complete request line for this long is closed
+    /// (a request being worked on does not count).
+    #[serde(default = "default_control_idle")]
+    pub control_idle_timeout_secs: Bounded<1, 3600>,
 }
 
 impl Default for SessionConfig {
@@ -53,8 +61,14 @@ impl Default for SessionConfig {
             timeout_action: TimeoutAction::default(),
             outside_session: OutsideSession::default(),
             control_socket: None,
+            control_socket_group: None,
+            control_idle_timeout_secs: default_control_idle(),
         }
     }
+}
+
+fn default_control_idle() -> Bounded<1, 3600> {
+    Bounded(30)
 }
 
 fn default_timeout() -> Bounded<5, 86_400> {

@@ -78,13 +78,18 @@ pub async fn run_with(
     );
     let (local_tx, mut local_rx) = mpsc::channel(8);
     let control_socket = config.station.control_socket(&config.session);
-    let _control =
-        control::listen(&control_socket, local_tx, shutdown.clone()).with_context(|| {
-            format!(
-                "cannot listen on the control socket {}",
-                control_socket.display()
-            )
-        })?;
+    let _control = control::listen(
+        &control_socket,
+        control::Options::of(&config.session),
+        local_tx,
+        shutdown.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot listen on the control socket {}",
+            control_socket.display()
+        )
+    })?;
     let mut capture_sources = std::collections::BTreeMap::new();
 
     let stop_devices = Arc::new(AtomicBool::new(false));

@@ -264,6 +264,158 @@ fn responses_never_go_to_the_stations_own_or_another_stations_topics() {
     assert_eq!(outbox_depth(&setup.outbox), (0, 0));
 }
 
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// One request on a raw connection; the response, or Null when none came within 5 s.
+fn raw_request(stream: &mut std::os::unix::net::UnixStream, line: Option<&[u8]>) -> Value {
+    use std::io::{BufRead as _, Write as _};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    if let Some(line) = line {
+        stream.write_all(line).unwrap();
+    }
+    let mut answer = String::new();
+    let _ = std::io::BufReader::new(stream).read_line(&mut answer);
+    serde_json::from_str(&answer).unwrap_or(Value::Null)
+}
+
+/// The control socket holds whoever connects to its bounds: 10 MB without a newline are cut
+/// off at 64 KiB (the daemon's memory does not grow with them) and the socket still answers;
+/// with 16 connections open the 17th is answered `busy`, and `status` works once they close.
+#[test]
+fn the_control_socket_bounds_lines_and_connections() {
+    use std::io::Write as _;
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(dir.path(), broker.port, &dir.path().join("no-reader"), "");
+    let daemon = start_daemon(&setup);
+    wait_for_control(&setup);
+    let socket = dir.path().join("state/control.sock");
+    let pid = daemon.child.id();
+
+    let before = rss_kib(pid);
+    let mut flood = UnixStream::connect(&socket).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..160 {
+        // The daemon closes after 64 KiB: the writes fail long before 10 MB.
+        if flood.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let refusal = raw_request(&mut flood, None);
+    let grown = rss_kib(pid).saturating_sub(before);
+    eprintln!("daemon RSS grew by {grown} KiB during a 10 MB line");
+    assert!(grown < 4 * 1024, "the daemon grew by {grown} KiB");
+    assert_eq!(
+        refusal["reason"],
+        "malformed",
+        "{refusal}\n{}",
+        daemon.stderr()
+    );
+    assert_eq!(local(&setup, &["status"])["status"], "accepted");
+
+    let mut open = Vec::new();
+    for i in 0..16 {
+        let mut c = UnixStream::connect(&socket).unwrap();
+        let status = raw_request(&mut c, Some(b"{\"command\":\"status\"}\n"));
+        assert_eq!(status["status"], "accepted", "connection {i}: {status}");
+        open.push(c);
+    }
+    let mut extra = UnixStream::connect(&socket).unwrap();
+    let busy = raw_request(&mut extra, None);
+    assert_eq!(busy["reason"], "busy", "{busy}\n{}", daemon.stderr());
+    drop(open);
+    wait_until(
+        Duration::from_secs(10),
+        "status after the 16 closed",
+        || local(&setup, &["status"])["status"] == "accepted",
+    );
+    // Every connection's peer is logged from the kernel's credentials.
+    let pid_field = format!("pid={}", std::process::id());
+    assert!(
+        daemon.stderr().contains("control socket connection")
+            && daemon.stderr().contains(&pid_field),
+        "{}",
+        daemon.stderr()
+    );
+}
+
+/// An idle client is disconnected after `control_idle_timeout_secs`; the socket belongs to
+/// `control_socket_group`, and a group that does not exist stops the start with a clear error.
+#[test]
+fn the_control_socket_drops_idle_clients_and_has_its_own_group() {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::net::UnixStream;
+    // A group of this system other than the one the state directory gets.
+    let table = std::fs::read_to_string("/etc/group").unwrap();
+    let own = std::fs::metadata(std::env::temp_dir()).unwrap().gid();
+    let (group, gid) = table
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let gid: u32 = f.get(2)?.parse().ok()?;
+            (gid != own && gid != 0).then(|| (f[0].to_string(), gid))
+        })
+        .expect("a second group in /etc/group");
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &dir.path().join("no-reader"),
+        &format!("[session]\ncontrol_idle_timeout_secs = 2\ncontrol_socket_group = \"{group}\"\n"),
+    );
+    let daemon = start_daemon(&setup);
+    wait_for_control(&setup);
+    let socket = dir.path().join("state/control.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.gid(), gid, "socket group, want {group}");
+    assert_eq!(meta.mode() & 0o777, 0o660);
+
+    let mut idle = UnixStream::connect(&socket).unwrap();
+    idle.write_all(b"{\"command\":").unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut sink = [0u8; 64];
+    let n = idle.read(&mut sink).unwrap_or(usize::MAX);
+    assert_eq!(n, 0, "the daemon should have closed the idle connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(local(&setup, &["status"])["status"], "accepted");
+    drop(daemon);
+
+    let missing = setup.dir.join("missing-group.toml");
+    let config = std::fs::read_to_string(&setup.config)
+        .unwrap()
+        .replace(&format!("\"{group}\""), "\"no-such-group-countersign\"");
+    std::fs::write(&missing, config).unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("control_socket_group") && stderr.contains("no-such-group-countersign"),
+        "{stderr}"
+    );
+}
+
 /// The counter flow: open by command, two cards of different types read into the session,
 /// close: one record with both identities, verified by the independent consumer; the live
 /// events say what happened without personal data.
