@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::harness_idcard::start_scenario_sim;
+use crate::harness_idcard::{plain, start_scenario_sim};
 
 /// A resident card, then a 2023 foreign permanent residence card, each placed once.
 const TWO_CARDS: &str = r#"
@@ -775,4 +775,148 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
     wait_until(Duration::from_secs(10), "an empty outbox", || {
         outbox_depth(&setup.outbox) == (0, 0)
     });
+}
+
+/// The card the reader test lays down, with the values grepped for afterwards.
+const HOLDER_CARD: &str = r#"
+[cards.resident]
+type = "resident"
+name = "测试甲"
+sex = "1"
+nation = "01"
+birth_date = "19900307"
+address = "北京市东城区测试路1号"
+id_number = "110101199003070011"
+issuer = "北京市公安局东城分局"
+valid_from = "20200610"
+valid_until = "20400610"
+
+# The card text comes back under a vendor's additive checksum: "unsupported reader protocol".
+[[at]]
+ms = 0
+additive_checksum = true
+command = "read_text_photo"
+
+[[at]]
+ms = 1200
+place = "resident"
+"#;
+
+/// Every spelling of `text` a log or an event could carry: as is, and its UCS-2 (the card's
+/// encoding) and UTF-8 bytes in hex, spaced or not, upper or lower case.
+fn spellings(text: &str) -> Vec<String> {
+    let ucs2: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut out = vec![text.to_string()];
+    for bytes in [ucs2, text.as_bytes().to_vec()] {
+        let window = &bytes[..bytes.len().min(6)];
+        for sep in [" ", ""] {
+            let upper: Vec<String> = window.iter().map(|b| format!("{b:02X}")).collect();
+            let lower: Vec<String> = window.iter().map(|b| format!("{b:02x}")).collect();
+            out.push(upper.join(sep));
+            out.push(lower.join(sep));
+        }
+    }
+    out
+}
+
+/// Personal data stays out of logs and events: a card whose text arrives under a vendor's
+/// checksum (an "unsupported reader protocol" error) and wrong MRZs typed into `read_document`
+/// leave no name, number or date in the daemon's debug log or in anything it publishes.
+#[test]
+fn no_name_or_number_reaches_the_log_or_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("reader");
+    let _sim = start_scenario_sim(&link, HOLDER_CARD);
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &link,
+        "[pcsc.readers.counter]\nmatch = \"no such reader\"\n",
+    );
+    let published = dir.path().join("published.txt");
+    let _listener = Proc::spawn(
+        "mosquitto_sub",
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+            .args(["-V", "mqttv5", "-v", "-t", "countersign/v1/#"])
+            .stdout(std::fs::File::create(&published).unwrap()),
+    );
+    let daemon = Proc::spawn(
+        "daemon",
+        Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::null()),
+    );
+    wait_for_control(&setup);
+    wait_until(Duration::from_secs(20), "the card's reply refused", || {
+        daemon.stderr().contains("unsupported reader protocol")
+    });
+    let opened = local(&setup, &["open", "--case-ref", "C-1"]);
+    assert_eq!(opened["status"], "accepted", "{opened}");
+
+    let td3 = |line1: &str, line2: &str| format!("{line1:<<44}\n{line2:<<43}0");
+    let socket = dir.path().join("state/control.sock");
+    for (mrz, can) in [
+        ("E12345678 851315 330101".to_string(), None),
+        ("E12345678 1985-13-15 330101".to_string(), None),
+        (td3("P<CHNZHANG<<SAN", "E123456784CHN8513155M3301014"), None),
+        (td3("P<CHN张<<三", "E123456784CHN8503155M3301014"), None),
+        ("E12345678 850315 330101".to_string(), Some("98765")),
+    ] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let request = json!({"command": "read_document", "args": {"mrz": mrz, "can": can}});
+        let response = raw_request(&mut stream, Some(format!("{request}\n").as_bytes()));
+        assert_eq!(response["reason"], "malformed", "{mrz}: {response}");
+    }
+    // The live events go out (the reader's problem among them) before we look.
+    wait_until(
+        Duration::from_secs(10),
+        "the reader's problem on events",
+        || {
+            std::fs::read_to_string(&published)
+                .unwrap_or_default()
+                .contains("device_disconnected")
+        },
+    );
+    let daemon_log = plain(&daemon.stderr());
+    assert!(daemon_log.contains("DEBUG"), "a debug log");
+    drop(daemon);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let published = std::fs::read_to_string(&published).unwrap();
+    assert!(published.contains("/events"), "{published}");
+    // Timestamps go: their microseconds could spell any six digits.
+    let log: Vec<&str> = daemon_log
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    let everything = format!("{published}\n{}", log.join("\n"));
+    for value in [
+        "测试甲",
+        "110101199003070011",
+        "199003070011",
+        "19900307",
+        "北京市东城区测试路1号",
+        "东城分局",
+        "20400610",
+        "851315",
+        "8513155",
+        "1985-13-15",
+        "850315",
+        "330101",
+        "E12345678",
+        "ZHANG",
+        "张",
+        "98765",
+    ] {
+        for spelling in spellings(value) {
+            assert!(
+                !everything.contains(&spelling),
+                "{value:?} ({spelling}) reached the log or the broker:\n{everything}"
+            );
+        }
+    }
 }
