@@ -209,6 +209,22 @@ hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_M
         }
     }
 
+    /// RFC 7515 §4.1.11: a critical extension the verifier does not understand (here: any)
+    /// makes the JWS invalid, even with a good signature.
+    #[test]
+    fn a_crit_header_is_refused_even_when_the_signature_verifies() {
+        let key = rfc8037_key();
+        let (ring, kid) = ring_of(&key);
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}","crit":["b64"],"b64":false}}"#);
+        let input = format!("{}.{}", b64url(header.as_bytes()), b64url(b"{}"));
+        let signature = sign_bytes(&key, input.as_bytes());
+        let jws = format!("{input}.{}", b64url(&signature));
+        match verify(jws.as_bytes(), &ring) {
+            Err(JoseError::Malformed(m)) => assert!(m.contains("crit"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn unknown_kid_and_garbage_are_errors_not_panics() {
         let (ring, _) = ring_of(&rfc8037_key());
