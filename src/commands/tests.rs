@@ -302,7 +302,7 @@ fn the_gm_profile_refuses_a_non_sm2_trusted_key_at_load() {
     let dir = tempfile::tempdir().unwrap();
     let (_, ed_public, _) = generate(&dir.path().join("ed"), KeyType::Ed25519).unwrap();
     let (_, sm2_public, _) = generate(&dir.path().join("sm2"), KeyType::Sm2Sign).unwrap();
-    assert!(load_trusted_keys(&[sm2_public.clone()], true).is_ok());
+    assert!(load_trusted_keys(std::slice::from_ref(&sm2_public), true).is_ok());
     assert!(load_trusted_keys(&[ed_public.clone(), sm2_public.clone()], false).is_ok());
     let Err(err) = load_trusted_keys(&[sm2_public, ed_public.clone()], true) else {
         panic!("an Ed25519 command key was accepted under gm");
