@@ -264,6 +264,31 @@ fn responses_never_go_to_the_stations_own_or_another_stations_topics() {
     assert_eq!(outbox_depth(&setup.outbox), (0, 0));
 }
 
+/// A group in /etc/group other than `own` that this process may chown a file to.
+fn givable_group(own: u32) -> Option<(String, u32)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let root = field("Uid:").first() == Some(&0);
+    let ours = field("Groups:");
+    let table = std::fs::read_to_string("/etc/group").ok()?;
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        let gid: u32 = f.get(2)?.parse().ok()?;
+        let may = if root { gid != 0 } else { ours.contains(&gid) };
+        (gid != own && may).then(|| (f[0].to_string(), gid))
+    })
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -356,17 +381,10 @@ fn the_control_socket_drops_idle_clients_and_has_its_own_group() {
     use std::io::{Read as _, Write as _};
     use std::os::unix::fs::MetadataExt as _;
     use std::os::unix::net::UnixStream;
-    // A group of this system other than the one the state directory gets.
-    let table = std::fs::read_to_string("/etc/group").unwrap();
+    // A group other than the one the state directory gets, that we may give a file to (root:
+    // any; others: one of our supplementary groups).
     let own = std::fs::metadata(std::env::temp_dir()).unwrap().gid();
-    let (group, gid) = table
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            let gid: u32 = f.get(2)?.parse().ok()?;
-            (gid != own && gid != 0).then(|| (f[0].to_string(), gid))
-        })
-        .expect("a second group in /etc/group");
+    let (group, gid) = givable_group(own).expect("a second group we may give files to");
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path());
     let setup = station(
