@@ -93,8 +93,9 @@ pub(super) fn listen(
     )))
 }
 
-/// The numeric id of a group in `/etc/group` (where systemd-sysusers and groupadd put it).
-fn group_id(group: &str) -> anyhow::Result<u32> {
+/// The numeric id of a group in `/etc/group` (where systemd-sysusers and groupadd put it); the
+/// error names `session.control_socket_group` (for `check-config` too).
+pub fn group_id(group: &str) -> anyhow::Result<u32> {
     let table = std::fs::read_to_string("/etc/group").map_err(|e| {
         anyhow::anyhow!("session.control_socket_group: cannot read /etc/group: {e}")
     })?;
