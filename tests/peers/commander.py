@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--unsigned", action="store_true", help="send the JSON without a signature")
     ap.add_argument("--raw", help="send these bytes as they are")
     ap.add_argument("--typ", default="vnd.countersign.command+jws")
+    ap.add_argument("--timeout", type=float, default=20, help="seconds to wait for the response")
     ap.add_argument("--station-claim", help="station named inside the command (default: --station)")
     ap.add_argument("command")
     ap.add_argument("args", nargs="?", default="{}")
@@ -86,7 +87,7 @@ def main():
     client.on_message = on_message
     client.connect("127.0.0.1", a.port, keepalive=30)
     client.loop_start()
-    done.wait(timeout=20)
+    done.wait(timeout=a.timeout)
     client.loop_stop()
     print(json.dumps(result, ensure_ascii=False))
     return 0
