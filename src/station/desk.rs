@@ -407,6 +407,11 @@ impl Desk {
                 })
                 .await
                 .map(|s| (json!({"session_id": s}), false)),
+            // Pages of a batch still scanning belong to this session: it is sealed after them.
+            CommandKind::CloseSession if self.jobs_in_flight > 0 => Err(Rejection {
+                code: "busy",
+                detail: "a capture or document read is under way; close the session when it has answered".into(),
+            }),
             CommandKind::CloseSession => self.close().await,
             CommandKind::CancelSession { reason } => self
                 .cancel(reason.unwrap_or_else(|| "cancelled by command".into()))
@@ -720,7 +725,7 @@ impl Desk {
         let Some(open) = &self.session else {
             return false;
         };
-        if open.idle_for(session::now_ms()) < self.timeout {
+        if open.idle_for(session::now_ms()) < self.timeout || self.jobs_in_flight > 0 {
             return false;
         }
         info!(session_id = %open.id, action = ?self.timeout_action, "session timed out");

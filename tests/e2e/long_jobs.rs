@@ -388,6 +388,9 @@ fn sigterm_in_the_middle_of_a_feeder_batch_keeps_the_pages_scanned() {
         "three pages in the session",
         || session_pages(&socket) >= Some(3),
     );
+    // The session is not sealed under a batch that is still scanning into it.
+    let close = control(&socket, "close_session", json!({}), Duration::from_secs(5)).unwrap();
+    assert_eq!(close["reason"], "busy", "{close}");
     daemon.sigterm();
     let asked = Instant::now();
     let status = daemon.wait_exit(Duration::from_secs(10));
