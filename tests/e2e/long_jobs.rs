@@ -154,6 +154,16 @@ fn signed(port: u16, key: &Path, command: &str, args: Value, timeout_secs: u64) 
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+fn open_session(socket: &Path, case_ref: &str, daemon: &Proc) {
+    let opened = control(
+        socket,
+        "open_session",
+        json!({"case_ref": case_ref}),
+        Duration::from_secs(10),
+    );
+    accepted(&opened.unwrap(), daemon);
+}
+
 fn accepted(response: &Value, daemon: &Proc) -> Value {
     assert_eq!(
         response["status"],
@@ -233,16 +243,7 @@ fn a_sixty_page_feeder_batch_leaves_the_station_answering() {
 
     // Through the control socket, while cards are read and files arrive.
     let started = Instant::now();
-    accepted(
-        &control(
-            &socket,
-            "open_session",
-            json!({"case_ref": "BATCH-LOCAL"}),
-            Duration::from_secs(10),
-        )
-        .unwrap(),
-        &daemon,
-    );
+    open_session(&socket, "BATCH-LOCAL", &daemon);
     let probe = StatusProbe::start(socket.clone());
     let dropper = {
         let inbox = inbox.clone();
@@ -362,16 +363,7 @@ fn sigterm_in_the_middle_of_a_feeder_batch_keeps_the_pages_scanned() {
         let s = control(socket, "status", json!({}), Duration::from_secs(5)).ok()?;
         s["result"]["session"]["pages"].as_u64()
     };
-    accepted(
-        &control(
-            &socket,
-            "open_session",
-            json!({"case_ref": "TERM"}),
-            Duration::from_secs(10),
-        )
-        .unwrap(),
-        &daemon,
-    );
+    open_session(&socket, "TERM", &daemon);
     let batch = {
         let socket = socket.clone();
         std::thread::spawn(move || {
