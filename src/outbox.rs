@@ -21,6 +21,7 @@ mod station;
 
 pub use admin::{DeadLetter, Listed};
 pub use recover::{Quarantined, open_or_quarantine};
+pub use session::SessionAdded;
 pub use station::open_for_station;
 
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@ pub enum DeviceEvent {
 /// Where a capture came from, and who waits for the outcome.
 #[derive(Debug)]
 pub struct Intake {
-    /// Identifies the source item (e.g. `folder:<name>:<file>:<size>:<sha256>`); no personal
+    /// Identifies the source item (e.g. `folder:<name>:<sha256 of file name, size, content hash>`); no personal
     /// data leaves the station through it (it stays in the outbox).
     pub key: String,
     pub outcome: tokio::sync::oneshot::Sender<IntakeOutcome>,
