@@ -179,3 +179,73 @@ fn a_file_left_by_a_crash_is_not_added_again_to_the_resumed_session() {
     });
     assert_eq!(session_record_pages(&consumer).len(), 1);
 }
+
+/// Hot-folder file names are often a citizen's name and ID number. Files named so, taken as a
+/// record of their own, into a session, and refused: neither the name nor the number is in the
+/// outbox database (file and WAL) or the info-level log. Before the fix the intake keys held the
+/// file names in plaintext for 30 days.
+#[test]
+fn file_names_of_citizens_stay_out_of_the_outbox_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), BrokerSetup::default());
+    let station = folder_station(dir.path(), broker.port, "", "");
+    let consumer = RefConsumer::start(broker.port, &station.setup, &dir.path().join("case"), None);
+    let mut daemon = start_daemon(&station.setup);
+    let inbox = &station.inbox;
+    let personal = [
+        "张三",
+        "110101199003070011",
+        "李四",
+        "11010519491231002X",
+        "王五",
+        "110101200001011234",
+    ];
+    drop_page(
+        inbox,
+        "张三_110101199003070011.jpg",
+        &page_bytes(21, 20_000),
+    );
+    wait_until(Duration::from_secs(30), "the record stored", || {
+        consumer.stored().len() == 1
+    });
+    open_session(&station.setup);
+    drop_page(
+        inbox,
+        "李四_11010519491231002X.pdf",
+        &page_bytes(22, 20_000),
+    );
+    drop_page(inbox, "王五_110101200001011234.txt", b"not a page");
+    wait_until(Duration::from_secs(30), "the page in the session", || {
+        session_pages(&station.setup) == Some(1)
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the refused file in failed/",
+        || {
+            inbox
+                .join("failed/王五_110101200001011234.txt.reason.txt")
+                .is_file()
+        },
+    );
+    let state = station.setup.outbox.parent().unwrap();
+    let mut at_rest = Vec::new();
+    for entry in std::fs::read_dir(state).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            at_rest.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    daemon.sigterm();
+    daemon.wait_exit(Duration::from_secs(20));
+    let log = daemon.stderr();
+    assert!(log.contains("page taken from the hot folder"), "{log}");
+    for needle in personal {
+        assert!(
+            !at_rest
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes()),
+            "{needle} found in the outbox"
+        );
+        assert!(!log.contains(needle), "{needle} found in the log:\n{log}");
+    }
+}
