@@ -494,7 +494,14 @@ impl HotFolder {
         if let Some(reason) = failure {
             let mut note = dest.as_os_str().to_owned();
             note.push(".reason.txt");
-            std::fs::write(PathBuf::from(note), format!("{reason}\n"))?;
+            // failed/ is as writable as the folder: never write through a planted link.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(PathBuf::from(note))?;
+            std::io::Write::write_all(&mut f, format!("{reason}\n").as_bytes())?;
         }
         sync_dir(dest_dir);
         sync_dir(&self.dir);
@@ -595,9 +602,11 @@ fn files_open_for_writing() -> HashSet<(u64, u64)> {
     ids
 }
 
+/// A name not taken in `dir`; a (dangling) symbolic link counts as taken.
 fn unique(dir: &Path, name: &str) -> PathBuf {
+    let taken = |p: &Path| p.symlink_metadata().is_ok();
     let candidate = dir.join(name);
-    if !candidate.exists() {
+    if !taken(&candidate) {
         return candidate;
     }
     let (stem, ext) = match name.rsplit_once('.') {
@@ -606,7 +615,7 @@ fn unique(dir: &Path, name: &str) -> PathBuf {
     };
     (1..)
         .map(|n| dir.join(format!("{stem}-{n}{ext}")))
-        .find(|p| !p.exists())
+        .find(|p| !taken(p))
         .unwrap_or(candidate)
 }
 

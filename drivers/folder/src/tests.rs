@@ -286,3 +286,31 @@ fn a_file_being_processed_when_the_process_died_is_known_after_a_restart() {
     );
     assert!(!folder(dir.path(), 0).crashed_while_processing("folder:scan:aaaa"));
 }
+
+#[test]
+fn a_symlink_planted_as_the_reason_file_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("station.jwk");
+    std::fs::write(&secret, b"SIGNING KEY").unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut hot = folder(&inbox, 0);
+    std::os::unix::fs::symlink(&secret, inbox.join("failed/x.txt.reason.txt")).unwrap();
+    // A dangling link where the file would go in done/ is not written through either.
+    let elsewhere = dir.path().join("elsewhere.jpg");
+    std::os::unix::fs::symlink(&elsewhere, inbox.join("done/y.jpg")).unwrap();
+    std::fs::write(inbox.join("x.txt"), b"x").unwrap();
+    std::fs::write(inbox.join("y.jpg"), b"y").unwrap();
+    hot.scan(Instant::now()).unwrap();
+    let _ = hot.finish(&inbox.join("x.txt"), Some("extension \"txt\" is not taken"));
+    assert_eq!(
+        std::fs::read(&secret).unwrap(),
+        b"SIGNING KEY",
+        "the key is intact"
+    );
+    assert_eq!(
+        hot.finish(&inbox.join("y.jpg"), None).unwrap(),
+        inbox.join("done/y-1.jpg")
+    );
+    assert!(!elsewhere.exists());
+}
