@@ -176,6 +176,13 @@ impl Desk {
         })
         .await;
         match added {
+            Ok(added) if added.already_committed.is_some() => {
+                if let (Some(intake), Some(record_id)) = (intake, added.already_committed) {
+                    let _ = intake
+                        .outcome
+                        .send(IntakeOutcome::AlreadyCommitted(record_id));
+                }
+            }
             Ok(added) => {
                 self.emit_all(true, announce);
                 if let Some(s) = &mut self.session {
