@@ -9,11 +9,12 @@
 //!  "command": "open_session", "args": {"case_ref": "...", "operator": "...", "purpose": "..."}}
 //! ```
 //!
-//! It is rejected, with the reason in the response and a counter, when it is not a JWS
-//! (`unsigned`), signed by an unknown key or not verifying (`bad_signature`), not for this
-//! station (`wrong_station`), older or newer than the allowed skew (`stale`), an id already seen
-//! within the replay window (`replayed`), malformed (`malformed`), or an unknown command
-//! (`unknown_command`). Every command gets exactly one response.
+//! It is rejected, with a counter, when it is not a JWS (`unsigned`), signed by an unknown key or
+//! not verifying (`bad_signature`), not for this station (`wrong_station`), older or newer than
+//! the allowed skew (`stale`), an id already seen within the replay window (`replayed`),
+//! malformed (`malformed`), or an unknown command (`unknown_command`). Only a command known to be
+//! the case system's, fresh and new gets a response (exactly one, with the reason when refused);
+//! the others are logged, rate-limited, never answered (the desk decides, `station::desk`).
 
 pub mod replay;
 

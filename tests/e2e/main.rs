@@ -27,6 +27,7 @@ mod folder;
 mod folder_intake;
 mod idcard;
 mod imaging;
+mod long_jobs;
 mod outbox_cli;
 mod package;
 mod passport;

@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--unsigned", action="store_true", help="send the JSON without a signature")
     ap.add_argument("--raw", help="send these bytes as they are")
     ap.add_argument("--typ", default="vnd.countersign.command+jws")
+    ap.add_argument("--timeout", type=float, default=20, help="seconds to wait for the response")
     ap.add_argument("--station-claim", help="station named inside the command (default: --station)")
     ap.add_argument("--response-topic", help="the MQTT 5 response topic to ask for")
     ap.add_argument("--listen", action="append", default=[],
@@ -104,7 +105,7 @@ def main():
     client.on_message = on_message
     client.connect("127.0.0.1", a.port, keepalive=30)
     client.loop_start()
-    done.wait(timeout=20)
+    done.wait(timeout=a.timeout)
     if a.listen:
         time.sleep(1.0)  # anything the station published elsewhere arrives too
     client.loop_stop()
