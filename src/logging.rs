@@ -134,3 +134,77 @@ mod tests {
         assert!(!journal_stream_matches("", 8, 1234));
     }
 }
+
+/// At most `burst` log lines per `window` for one kind of message a peer can cause at will (a
+/// refused command): the journal stays readable and cannot be flooded.
+#[derive(Debug)]
+pub struct RateLimitedLog {
+    burst: u32,
+    window: std::time::Duration,
+    started: Option<std::time::Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+/// Whether to log this one; `suppressed` counts the lines left out since the last one logged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Allow {
+    Yes { suppressed: u64 },
+    No,
+}
+
+impl RateLimitedLog {
+    pub fn new(burst: u32, window: std::time::Duration) -> Self {
+        RateLimitedLog {
+            burst,
+            window,
+            started: None,
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+
+    pub fn allow(&mut self) -> Allow {
+        self.allow_at(std::time::Instant::now())
+    }
+
+    fn allow_at(&mut self, now: std::time::Instant) -> Allow {
+        if self
+            .started
+            .is_none_or(|started| now.duration_since(started) >= self.window)
+        {
+            self.started = Some(now);
+            self.logged = 0;
+        }
+        if self.logged < self.burst {
+            self.logged += 1;
+            Allow::Yes {
+                suppressed: std::mem::take(&mut self.suppressed),
+            }
+        } else {
+            self.suppressed += 1;
+            Allow::No
+        }
+    }
+}
+
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_burst_is_logged_then_counted_until_the_window_ends() {
+        let mut log = RateLimitedLog::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(log.allow_at(t0), Allow::Yes { suppressed: 0 });
+        assert_eq!(log.allow_at(t0), Allow::Yes { suppressed: 0 });
+        for _ in 0..1000 {
+            assert_eq!(log.allow_at(t0 + Duration::from_secs(1)), Allow::No);
+        }
+        assert_eq!(
+            log.allow_at(t0 + Duration::from_secs(61)),
+            Allow::Yes { suppressed: 1000 }
+        );
+    }
+}

@@ -22,6 +22,7 @@ mod station;
 
 pub use admin::{DeadLetter, Listed};
 pub use recover::{Quarantined, open_or_quarantine};
+pub use session::SessionAdded;
 pub use station::open_for_station;
 
 use std::path::{Path, PathBuf};
@@ -321,6 +322,7 @@ impl Outbox {
             });
         }
         add_wire_hash_columns(&conn).map_err(err)?;
+        progress::hash_legacy_intake_keys(&conn).map_err(err)?;
         // What is held is counted once here and then kept up to date by every write, so the
         // capacity check on each append costs two reads, not a scan of the outbox.
         // Written only when the kept figures are off (a file from an older version, or none yet).

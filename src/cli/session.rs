@@ -69,8 +69,14 @@ pub fn run(args: SessionArgs) -> anyhow::Result<ExitCode> {
     let response = match crate::station::control::request(&socket, command, request_args) {
         Ok(r) => r,
         Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "only members of the socket's group may use it: [session] control_socket_group, \
+                 countersign-control in the package"
+            } else {
+                "is it running?"
+            };
             eprintln!(
-                "countersign: cannot reach the daemon at {}: {e} (is it running?)",
+                "countersign: cannot reach the daemon at {}: {e} ({hint})",
                 socket.display()
             );
             return Ok(ExitCode::from(2));

@@ -9,11 +9,12 @@
 //!  "command": "open_session", "args": {"case_ref": "...", "operator": "...", "purpose": "..."}}
 //! ```
 //!
-//! It is rejected, with the reason in the response and a counter, when it is not a JWS
-//! (`unsigned`), signed by an unknown key or not verifying (`bad_signature`), not for this
-//! station (`wrong_station`), older or newer than the allowed skew (`stale`), an id already seen
-//! within the replay window (`replayed`), malformed (`malformed`), or an unknown command
-//! (`unknown_command`). Every command gets exactly one response.
+//! It is rejected, with a counter, when it is not a JWS (`unsigned`), signed by an unknown key or
+//! not verifying (`bad_signature`), not for this station (`wrong_station`), older or newer than
+//! the allowed skew (`stale`), an id already seen within the replay window (`replayed`),
+//! malformed (`malformed`), or an unknown command (`unknown_command`). Only a command known to be
+//! the case system's, fresh and new gets a response (exactly one, with the reason when refused);
+//! the others are logged, rate-limited, never answered (the desk decides, `station::desk`).
 
 pub mod replay;
 
@@ -137,6 +138,8 @@ pub struct Verifier {
     pub trust_broker_acls: bool,
     /// How far `iat` may be from now, seconds.
     pub max_skew_secs: i64,
+    /// The gm profile: only SM2 signatures (and SM2 keys in `keys`) are accepted.
+    pub sm2_only: bool,
 }
 
 #[derive(Deserialize)]
@@ -158,11 +161,31 @@ pub fn now_secs() -> i64 {
 }
 
 impl Verifier {
+    /// The verifier `[commands]` describes, or None when MQTT commands are off (no trusted keys
+    /// and no broker trust).
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Option<Verifier>> {
+        let commands = &config.commands;
+        if commands.trusted_keys.is_empty() && !commands.trust_broker_acls {
+            return Ok(None);
+        }
+        let sm2_only = config.crypto.profile == crate::config::Profile::Gm;
+        Ok(Some(Verifier {
+            station: config.station.id.to_string(),
+            keys: load_trusted_keys(&commands.trusted_keys, sm2_only)?,
+            trust_broker_acls: commands.trust_broker_acls,
+            max_skew_secs: commands.max_skew_secs.get() as i64,
+            sm2_only,
+        }))
+    }
+
     /// Authenticates and parses a command message. Replay protection is separate (it needs
     /// storage): see [`replay::ReplayGuard`]. Returns the command id with a rejection when the id
     /// could be read, so the response can name it.
     pub fn check(&self, payload: &[u8], now: i64) -> Result<Command, (Option<String>, Rejection)> {
-        let json = if crate::record::jose::parts(payload).is_ok_and(|p| p.len() == 3) {
+        // JSON starts with `{`; a compact JWS never does (base64url). Counting dots would take
+        // a JSON command with two dots in a value for a JWS.
+        let is_json = payload.trim_ascii_start().first() == Some(&b'{');
+        let json = if !is_json {
             let verified = jws::verify(payload, &self.keys).map_err(|e| {
                 let code = match e {
                     JoseError::Malformed(_) => "malformed",
@@ -170,6 +193,15 @@ impl Verifier {
                 };
                 (None, Rejection::new(code, e.to_string()))
             })?;
+            if self.sm2_only && verified.header.alg != "SM2" {
+                return Err((
+                    None,
+                    Rejection::new(
+                        "bad_signature",
+                        "the gm profile accepts only SM2-signed commands",
+                    ),
+                ));
+            }
             if verified.header.typ.as_deref() != Some(COMMAND_TYP) {
                 return Err((
                     None,
@@ -188,8 +220,10 @@ impl Verifier {
                 ),
             ));
         };
-        let envelope: Envelope = serde_json::from_slice(&json)
-            .map_err(|e| (None, Rejection::new("malformed", e.to_string())))?;
+        let envelope: Envelope = serde_json::from_slice(&json).map_err(|e| {
+            let detail = json_refusal(&e, "the command", ENVELOPE_FIELDS, ENVELOPE_SHAPE);
+            (None, Rejection::new("malformed", detail))
+        })?;
         let id = Some(envelope.id.clone());
         if envelope.id.is_empty() || envelope.id.len() > 64 {
             return Err((
@@ -206,7 +240,8 @@ impl Verifier {
                 ),
             ));
         }
-        if (now - envelope.iat).abs() > self.max_skew_secs {
+        // abs_diff cannot overflow: an `iat` of i64::MIN is stale, not wrapped into the window.
+        if now.abs_diff(envelope.iat) > self.max_skew_secs.unsigned_abs() {
             return Err((
                 id,
                 Rejection::new(
@@ -225,6 +260,54 @@ impl Verifier {
             kind,
         })
     }
+}
+
+const ENVELOPE_FIELDS: &[&str] = &["id", "iat", "station", "command", "args"];
+const ENVELOPE_SHAPE: &str = "{\"id\": string, \"iat\": integer, \"station\": string, \"command\": string, \"args\": object}";
+
+/// A refusal detail for JSON that did not parse: the rule and the position, never the value
+/// (serde's own message quotes it: `invalid type: string "19850315"`). A missing field is named
+/// when it is one of `fields` (ours, not the sender's).
+pub fn json_refusal(e: &serde_json::Error, what: &str, fields: &[&str], shape: &str) -> String {
+    use serde_json::error::Category;
+    let message = e.to_string();
+    let missing = fields
+        .iter()
+        .find(|f| message.starts_with(&format!("missing field `{f}`")));
+    let rule = match (e.classify(), missing) {
+        (_, Some(field)) => format!("has no {field:?}"),
+        (Category::Syntax | Category::Eof, _) => "is not valid JSON".to_string(),
+        (Category::Data, _) => "has an unknown field or a value of the wrong type".to_string(),
+        (Category::Io, _) => "could not be read".to_string(),
+    };
+    format!(
+        "{what} {rule} (line {}, column {}); expected {shape}",
+        e.line(),
+        e.column()
+    )
+}
+
+/// Loads `[commands] trusted_keys`; under the gm profile every key must be SM2.
+pub fn load_trusted_keys(paths: &[std::path::PathBuf], sm2_only: bool) -> anyhow::Result<Keyring> {
+    use crate::record::keys::VerifyingKey;
+    let mut keys = Keyring::default();
+    for path in paths {
+        let (key, kid) = crate::record::keys::load_public(path)
+            .map_err(|e| anyhow::anyhow!("commands.trusted_keys: {e}"))?;
+        let kind = match &key {
+            VerifyingKey::Ed25519(_) => "an Ed25519",
+            VerifyingKey::P256(_) => "a P-256",
+            VerifyingKey::Sm2(_) => "an SM2",
+        };
+        if sm2_only && !matches!(key, VerifyingKey::Sm2(_)) {
+            anyhow::bail!(
+                "commands.trusted_keys: {} is {kind} key, but [crypto] profile = \"gm\" accepts only SM2 command keys",
+                path.display()
+            );
+        }
+        keys.insert(kid, key);
+    }
+    Ok(keys)
 }
 
 fn text(args: &Value, name: &str) -> Result<Option<String>, Rejection> {
@@ -274,8 +357,10 @@ pub fn parse_kind(command: &str, args: &Value) -> Result<CommandKind, Rejection>
         other => {
             return Err(Rejection::new(
                 "unknown_command",
+                // Not echoed: the name is the sender's text, and refusals reach the log.
                 format!(
-                    "{other:?} is not a command (open_session, capture, close_session, cancel_session, read_document, status, ping)"
+                    "not a command ({} bytes); the commands are open_session, capture, close_session, cancel_session, read_document, status, ping",
+                    other.len()
                 ),
             ));
         }

@@ -12,5 +12,6 @@ pub fn first_sighting(
     now: i64,
     max_skew_secs: i64,
 ) -> Result<bool, OutboxError> {
-    outbox.remember_command(id, iat, now - 2 * max_skew_secs)
+    // Saturating: a clock near i64::MIN must not wrap the prune point into the future.
+    outbox.remember_command(id, iat, now.saturating_sub(max_skew_secs.saturating_mul(2)))
 }

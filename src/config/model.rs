@@ -184,6 +184,14 @@ impl Config {
             ));
         }
         self.validate_uplink()?;
+        for (i, prefix) in self.commands.response_topic_prefixes.iter().enumerate() {
+            if let Some(problem) = crate::uplink::response_topic::prefix_problem(prefix) {
+                return Err((
+                    format!("commands.response_topic_prefixes[{i}]"),
+                    problem.into(),
+                ));
+            }
+        }
         for (name, folder) in &self.folders {
             folder.validate(name.as_str())?;
         }

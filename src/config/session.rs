@@ -43,6 +43,14 @@ pub struct SessionConfig {
     /// Default: `<state_dir>/control.sock`.
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// The control socket's group: its members may drive sessions and read documents from this
+    /// machine. Not set: the service's own group (whose members may also write into hot folders).
+    #[serde(default)]
+    pub control_socket_group: Option<String>,
+    /// A control connection that sends no complete request line for this long is closed
+    /// (a request being worked on does not count).
+    #[serde(default = "default_control_idle")]
+    pub control_idle_timeout_secs: Bounded<1, 3600>,
 }
 
 impl Default for SessionConfig {
@@ -53,8 +61,14 @@ impl Default for SessionConfig {
             timeout_action: TimeoutAction::default(),
             outside_session: OutsideSession::default(),
             control_socket: None,
+            control_socket_group: None,
+            control_idle_timeout_secs: default_control_idle(),
         }
     }
+}
+
+fn default_control_idle() -> Bounded<1, 3600> {
+    Bounded(30)
 }
 
 fn default_timeout() -> Bounded<5, 86_400> {
@@ -75,6 +89,11 @@ pub struct CommandsConfig {
     /// How far a command's `iat` may be from the station's clock, seconds.
     #[serde(default = "default_skew")]
     pub max_skew_secs: Bounded<5, 3600>,
+    /// Topic prefixes of the case system's own under which a command may ask for its response
+    /// (MQTT 5 response topic). Empty (default): only `countersign/v1/<station>/responses...`;
+    /// any other requested topic is answered on the default responses topic.
+    #[serde(default)]
+    pub response_topic_prefixes: Vec<String>,
 }
 
 impl Default for CommandsConfig {
@@ -83,6 +102,7 @@ impl Default for CommandsConfig {
             trusted_keys: Vec::new(),
             trust_broker_acls: false,
             max_skew_secs: default_skew(),
+            response_topic_prefixes: Vec::new(),
         }
     }
 }

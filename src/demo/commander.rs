@@ -26,7 +26,9 @@ pub struct Commander {
 
 impl Commander {
     pub async fn connect(port: u16, station: &str, key: StationKey) -> anyhow::Result<Commander> {
-        let response_topic = format!("demo/case-system/responses/{}", uuid::Uuid::now_v7());
+        // Under the station's responses topic: the station answers nowhere else unless
+        // `[commands] response_topic_prefixes` says so.
+        let response_topic = format!("{PREFIX}/{station}/responses/{}", uuid::Uuid::now_v7());
         let mut options = MqttOptions::new("demo-commander", "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(30));
         let (client, mut eventloop) = AsyncClient::new(options, 16);

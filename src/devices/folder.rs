@@ -2,13 +2,21 @@
 //! with one `page` blob; a file moves to `done/` only after its record is committed (or was
 //! committed before a crash, recognised by its intake key), to `failed/` when it cannot be taken.
 //! When the outbox refuses (full), the file stays where it is and is tried again later.
+//!
+//! A panic while handling one file (a page the imaging pipeline cannot take) is caught: that file
+//! moves to `failed/` with the reason `processing crashed: <message>` and the thread goes on. A
+//! file that was in the pipeline when the daemon died (the driver's processing marker) goes to
+//! `failed/` on the next start instead of being processed again. File names may be a citizen's
+//! name or ID number: they are logged at debug level only.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use folder::{Found, HotFolder, Options, ReadyFile};
+use folder::{Found, HotFolder, Options, ReadyFile, Unread};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -20,6 +28,10 @@ use crate::record::{DeviceInfo, Evidence};
 
 /// How long a file the outbox refused waits before it is tried again.
 const RETRY_REFUSED: Duration = Duration::from_secs(5);
+
+/// The reason given to a file that was in the pipeline when the daemon died.
+const CRASHED_BEFORE: &str =
+    "processing crashed: the daemon stopped while processing this file (previous run)";
 
 pub fn spawn(
     name: String,
@@ -94,8 +106,14 @@ impl Supervisor {
                             if self.stop.load(Ordering::Relaxed) {
                                 return;
                             }
-                            if let Taken::StationGone = self.take(h, f) {
-                                return;
+                            let path = match &f {
+                                Found::Complete(p) | Found::Unacceptable(p, _) => p.clone(),
+                            };
+                            // One file must never end the thread (and so the folder) for good.
+                            match catch_unwind(AssertUnwindSafe(|| self.take(h, f))) {
+                                Ok(Taken::StationGone) => return,
+                                Ok(Taken::Done | Taken::Retry) => {}
+                                Err(panic) => self.crashed(h, &path, &*panic),
                             }
                         }
                     }
@@ -131,29 +149,71 @@ impl Supervisor {
         }
     }
 
+    /// Moves a file that cannot be taken to `failed/` with the reason.
+    fn fail(&self, hot: &mut HotFolder, path: &Path, reason: &str) -> Taken {
+        warn!(folder = %self.name, %reason, "file not taken; moved to failed/");
+        debug!(file = %path.display(), "file not taken");
+        if let Err(e) = hot.finish(path, Some(reason)) {
+            warn!(folder = %self.name, error = %e, "cannot move a file to failed/");
+            hot.defer(path, RETRY_REFUSED, Instant::now());
+        }
+        Taken::Done
+    }
+
+    /// Handling one file panicked: that file goes to `failed/`, the folder goes on.
+    fn crashed(&self, hot: &mut HotFolder, path: &Path, panic: &(dyn std::any::Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let reason = format!("processing crashed: {message}");
+        warn!(folder = %self.name, %reason, "a file crashed its processing; moved to failed/");
+        debug!(file = %path.display(), "file crashed its processing");
+        // The marker named this file (or nothing): no key of it is pending any more.
+        if let Err(e) = hot
+            .finish(path, Some(&reason))
+            .and_then(|_| hot.end_processing())
+        {
+            warn!(folder = %self.name, error = %e, "cannot move a crashed file to failed/");
+            hot.defer(path, RETRY_REFUSED, Instant::now());
+        }
+    }
+
     fn take(&self, hot: &mut HotFolder, found: Found) -> Taken {
         let path = match found {
             Found::Complete(path) => path,
-            Found::Unacceptable(path, reason) => {
-                warn!(folder = %self.name, %reason, "file not taken; moved to failed/");
-                debug!(file = %path.display(), "file not taken");
-                if let Err(e) = hot.finish(&path, Some(&reason)) {
-                    warn!(folder = %self.name, error = %e, "cannot move a file to failed/");
-                    hot.defer(&path, RETRY_REFUSED, Instant::now());
-                }
-                return Taken::Done;
-            }
+            Found::Unacceptable(path, reason) => return self.fail(hot, &path, &reason),
         };
         let file = match hot.read(&path) {
             Ok(f) => f,
-            Err(reason) => {
+            Err(Unread::Unacceptable(reason)) => return self.fail(hot, &path, &reason),
+            Err(Unread::Retry(reason)) => {
                 debug!(folder = %self.name, file = %path.display(), %reason, "file not read yet");
                 return Taken::Retry;
             }
         };
-        let (outcome_tx, outcome_rx) = oneshot::channel();
         let key = file.key(&self.name);
+        if hot.crashed_while_processing(&key) {
+            warn!(folder = %self.name, reason = CRASHED_BEFORE, "file not taken; moved to failed/");
+            if let Err(e) = hot.fail_crashed(&path, &key, CRASHED_BEFORE) {
+                warn!(folder = %self.name, error = %e, "cannot move a crashed file to failed/");
+                hot.defer(&path, RETRY_REFUSED, Instant::now());
+            }
+            return Taken::Done;
+        }
+        // Durably noted before the pipeline, cleared after it: a file that kills the process
+        // is not processed again after the restart.
+        if let Err(e) = hot.begin_processing(&key) {
+            warn!(folder = %self.name, error = %e, "cannot note the file being processed; it stays and is tried again");
+            hot.defer(&path, RETRY_REFUSED, Instant::now());
+            return Taken::Retry;
+        }
         let capture = self.capture(&file);
+        if let Err(e) = hot.end_processing() {
+            warn!(folder = %self.name, error = %e, "cannot clear the processing marker");
+        }
+        let (outcome_tx, outcome_rx) = oneshot::channel();
         let event = DeviceEvent::Intake(
             Box::new(capture),
             Intake {
@@ -190,6 +250,11 @@ impl Supervisor {
     }
 
     fn capture(&self, file: &ReadyFile) -> Capture {
+        // Test hook: a page that crashes the pipeline (unit tests only, never in a build).
+        #[cfg(test)]
+        if file.bytes.starts_with(tests::CRASHING_PAGE) {
+            panic!("test: the pipeline crashed on this page");
+        }
         let (evidence, summary, warnings) = match &self.imaging {
             Some(opts) => {
                 let page = super::page::page(file.bytes.clone(), file.media_type, None, opts);
@@ -227,3 +292,6 @@ impl Supervisor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,8 +26,8 @@ pub enum DeviceEvent {
 /// Where a capture came from, and who waits for the outcome.
 #[derive(Debug)]
 pub struct Intake {
-    /// Identifies the source item (e.g. `folder:<name>:<file>:<size>:<sha256>`); no personal
-    /// data leaves the station through it (it stays in the outbox).
+    /// Identifies the source item (e.g. `folder:<name>:<sha256 of file name, size, content
+    /// hash>`: no file name, which may be a citizen's); it stays in the outbox.
     pub key: String,
     pub outcome: tokio::sync::oneshot::Sender<IntakeOutcome>,
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sane::{Feed, Scan, ScanError, Scanimage, Scanner as _};
+use sane::{Feed, Next, ScanEnd, ScanError, Scanimage, Scanner as _};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -121,10 +121,50 @@ impl Supervisor {
     ) -> Result<Result<u32, String>, StationGone> {
         let started = Instant::now();
         let polled = label.is_none();
-        let scan = self.scanner.scan(feed(&self.config));
+        let mut gone = false;
+        let (name, device, dpi) = (
+            self.name.clone(),
+            self.config.device.clone(),
+            self.config.resolution.get(),
+        );
+        let tx = self.tx.clone();
+        let stop = self.stop.clone();
+        // Each page is processed and handed to the station as soon as it is scanned (the station
+        // commits it while the feeder goes on); a stopping daemon ends the batch after the pages
+        // already taken.
+        let scan = self.scanner.scan_each(
+            feed(&self.config),
+            &|| stop.load(Ordering::Relaxed),
+            &mut |scanned| {
+                let number = scanned.number;
+                let page = page::page(
+                    scanned.bytes,
+                    scanned.format.media_type(),
+                    label.clone(),
+                    opts,
+                );
+                let detail = format!("{device} page {number} at {dpi} dpi");
+                let capture = page::capture(&name, "scanner", detail, page.evidence, &page.report);
+                info!(scanner = %name, page = number, summary = %capture.summary, ms = started.elapsed().as_millis() as u64, "page scanned");
+                if tx
+                    .blocking_send(DeviceEvent::Captured(Box::new(capture)))
+                    .is_err()
+                {
+                    gone = true;
+                    return Next::Stop;
+                }
+                Next::Continue
+            },
+        );
+        if gone {
+            return Err(StationGone);
+        }
         self.presence(&scan);
-        let Scan { pages, stopped } = match scan {
-            Ok(scan) => scan,
+        let ScanEnd {
+            pages: count,
+            stopped,
+        } = match scan {
+            Ok(end) => end,
             Err(ScanError::NoDocuments) if polled => {
                 debug!(scanner = %self.name, "no paper in the feeder");
                 return Ok(Ok(0));
@@ -135,26 +175,6 @@ impl Supervisor {
             }
         };
         self.last_problem.clear();
-        let count = pages.len() as u32;
-        for scanned in pages {
-            let number = scanned.number;
-            let page = page::page(
-                scanned.bytes,
-                scanned.format.media_type(),
-                label.clone(),
-                opts,
-            );
-            let detail = format!(
-                "{} page {number} at {} dpi",
-                self.config.device,
-                self.config.resolution.get()
-            );
-            let capture = page::capture(&self.name, "scanner", detail, page.evidence, &page.report);
-            info!(scanner = %self.name, page = number, summary = %capture.summary, ms = started.elapsed().as_millis() as u64, "page scanned");
-            self.tx
-                .blocking_send(DeviceEvent::Captured(Box::new(capture)))
-                .map_err(|_| StationGone)?;
-        }
         Ok(match stopped {
             None => Ok(count),
             Some(e) => {
@@ -169,7 +189,7 @@ impl Supervisor {
 
     /// Device connected / disconnected, once per change: a scanner that answered (pages, no
     /// paper, a jam, an open cover) is there; one that cannot be opened, reached or run is not.
-    fn presence(&mut self, scan: &Result<Scan, ScanError>) {
+    fn presence(&mut self, scan: &Result<ScanEnd, ScanError>) {
         let state = match scan {
             Err(
                 e @ (ScanError::NoDevice { .. }

@@ -5,11 +5,14 @@
 //! an optimisation, never a promise: losing an update only means sending a few chunks again, and
 //! the case system may report a smaller number (it lost a partial transfer) to get them again.
 //!
-//! Intake keys name where a capture came from (a hot-folder file by name and hash), committed in
-//! the same transaction as its record, so a file picked up just before a crash is recognised
-//! after the restart instead of being captured twice.
+//! Intake keys name where a capture came from (a hot-folder file by a hash of its name, size and
+//! content: `folder::intake_key`), committed in the same transaction as its record, so a file
+//! picked up just before a crash is recognised after the restart instead of being captured twice.
+//! File names are often a citizen's name or ID number, so no key carries one; keys stored in
+//! plaintext by earlier versions (`folder:<folder>:<name>:<size>:<sha256>`) are rewritten to the
+//! hashed form when the outbox is opened.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Outbox, OutboxError, now_ms};
 
@@ -89,5 +92,109 @@ impl Outbox {
                 [now_ms() - INTAKE_RETENTION_MS],
             )
             .map_err(|e| self.err(e))
+    }
+}
+
+/// Rewrites intake keys of earlier versions, which held the file name in plaintext, to the hashed
+/// form (the same key the driver computes now, so such a file is still recognised). Reads only
+/// when there are none. The old bytes are overwritten (`secure_delete`) and the WAL checkpointed,
+/// so the names do not stay in free pages of the database file or in the WAL.
+pub(super) fn hash_legacy_intake_keys(conn: &Connection) -> rusqlite::Result<usize> {
+    // Hashed keys have two colons (`folder:<folder>:<hex>`); plaintext ones at least four.
+    let legacy: Vec<String> = conn
+        .prepare("SELECT key FROM intake WHERE key LIKE 'folder:%:%:%:%'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if legacy.is_empty() {
+        return Ok(0);
+    }
+    conn.pragma_update(None, "secure_delete", true)?;
+    let rewritten = rewrite_keys(conn, &legacy);
+    conn.pragma_update(None, "secure_delete", false)?;
+    let rewritten = rewritten?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(rewritten)
+}
+
+fn rewrite_keys(conn: &Connection, legacy: &[String]) -> rusqlite::Result<usize> {
+    let tx = conn.unchecked_transaction()?;
+    for old in legacy {
+        match hashed_form(old) {
+            Some(new) => {
+                // Both forms present (cannot happen in practice): keep the hashed one.
+                let moved = tx.execute(
+                    "UPDATE OR IGNORE intake SET key = ?2 WHERE key = ?1",
+                    params![old, new],
+                )?;
+                if moved == 0 {
+                    tx.execute("DELETE FROM intake WHERE key = ?1", [old])?;
+                }
+            }
+            // Not a key this version could have written: it names nothing it can recognise.
+            None => {
+                tx.execute("DELETE FROM intake WHERE key = ?1", [old])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(legacy.len())
+}
+
+/// `folder:<folder>:<name>:<size>:<sha256>` → the hashed key. Folder names have no colon (config
+/// names are letters, digits, `-`, `_`, `.`); file names may, so size and hash are split from
+/// the right.
+fn hashed_form(old: &str) -> Option<String> {
+    let (folder, rest) = old.strip_prefix("folder:")?.split_once(':')?;
+    let mut parts = rest.rsplitn(3, ':');
+    let sha256 = parts.next()?;
+    let size: u64 = parts.next()?.parse().ok()?;
+    let name = parts.next()?;
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(folder::intake_key(folder, name, size, sha256))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_intake_keys_of_earlier_versions_are_hashed_and_still_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sqlite");
+        let name = "张三_110101199003070011.jpg";
+        let sha = "ab".repeat(32);
+        {
+            let outbox = Outbox::open(&path).unwrap();
+            outbox
+                .conn
+                .execute(
+                    "INSERT INTO intake (key, record_id, created_ms) VALUES (?1, 'r-1', ?2)",
+                    params![format!("folder:scan:{name}:1234:{sha}"), now_ms()],
+                )
+                .unwrap();
+        }
+        let outbox = Outbox::open(&path).unwrap();
+        let key = folder::intake_key("scan", name, 1234, &sha);
+        assert_eq!(outbox.intake_record(&key).unwrap().as_deref(), Some("r-1"));
+        drop(outbox);
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        for needle in ["张三".as_bytes(), b"110101199003070011"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} found at rest",
+                String::from_utf8_lossy(needle)
+            );
+        }
+        // A key with a colon in the file name is split from the right.
+        assert_eq!(
+            hashed_form(&format!("folder:scan:a:b.jpg:5:{sha}")),
+            Some(folder::intake_key("scan", "a:b.jpg", 5, &sha))
+        );
+        assert_eq!(hashed_form("folder:scan:x:notanumber:zz"), None);
     }
 }

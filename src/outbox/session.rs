@@ -19,6 +19,15 @@ pub struct StoredSession {
     pub meta: Vec<u8>,
 }
 
+/// What [`Outbox::session_add`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionAdded {
+    /// Added as the item with this ordinal.
+    Added(u32),
+    /// Nothing added: the intake key was committed before, as this record (or `session:<id>`).
+    AlreadyCommitted(String),
+}
+
 /// Moves a session's blobs to `record_id` and deletes the session (inside the append).
 pub(super) fn absorb(
     tx: &Connection,
@@ -55,23 +64,39 @@ impl Outbox {
             .map_err(|e| self.err(e))
     }
 
-    /// Adds one item with its blobs, durably, within the capacity limits. Returns the item's
-    /// ordinal. `intake` tags the item with a hot-folder intake key (same transaction).
+    /// Adds one item with its blobs, durably, within the capacity limits. `intake` tags the
+    /// item with a hot-folder intake key; a key committed before (in a session or as a record)
+    /// adds nothing. The look-up, the add and the tag are one transaction: one file, one item.
     pub fn session_add(
         &mut self,
         session_id: &str,
         item: &[u8],
         blobs: &[SealedBlob],
         intake: Option<&str>,
-    ) -> Result<u32, OutboxError> {
+    ) -> Result<SessionAdded, OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
             path: path.clone(),
             source,
         };
         let limits = self.limits;
+        // A full disk refuses the capture before anything is written (see `reserve`).
         self.admit_capture()?;
-        let tx = self.conn.transaction().map_err(sqlite)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        if let Some(key) = intake {
+            let before: Option<String> = tx
+                .query_row("SELECT record_id FROM intake WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(sqlite)?;
+            if let Some(record_id) = before {
+                return Ok(SessionAdded::AlreadyCommitted(record_id));
+            }
+        }
         let (_, held_bytes) = Self::held(&tx).map_err(sqlite)?;
         // Items are small; blob bytes are what the capacity limit is about (and what is counted
         // as held, like the outbox's blobs, until the session becomes a record).
@@ -119,7 +144,7 @@ impl Outbox {
         }
         if let Some(key) = intake {
             tx.execute(
-                "INSERT OR REPLACE INTO intake (key, record_id, created_ms) VALUES (?1, ?2, ?3)",
+                "INSERT INTO intake (key, record_id, created_ms) VALUES (?1, ?2, ?3)",
                 params![key, format!("session:{session_id}"), now_ms()],
             )
             .map_err(sqlite)?;
@@ -138,7 +163,7 @@ impl Outbox {
         }
         Self::add_held(&tx, 0, new_bytes as i64).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
-        Ok(ordinal as u32)
+        Ok(SessionAdded::Added(ordinal as u32))
     }
 
     /// Open sessions (at start, to resume them).

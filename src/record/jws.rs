@@ -104,7 +104,16 @@ pub fn verify(jws: &[u8], keyring: &Keyring) -> Result<Verified, JoseError> {
             parts.len()
         )));
     };
-    let header: Header = serde_json::from_slice(&b64url_decode(h)?)
+    let header_json: serde_json::Value = serde_json::from_slice(&b64url_decode(h)?)
+        .map_err(|e| JoseError::Malformed(format!("bad protected header: {e}")))?;
+    // RFC 7515 §4.1.11: extensions named in `crit` must be understood; we understand none
+    // (an ignored `b64: false` or `exp` would change what the signature means).
+    if header_json.get("crit").is_some() {
+        return Err(JoseError::Malformed(
+            "the protected header has a crit parameter; no critical extension is supported".into(),
+        ));
+    }
+    let header: Header = serde_json::from_value(header_json)
         .map_err(|e| JoseError::Malformed(format!("bad protected header: {e}")))?;
     let kid = header.kid.clone().unwrap_or_default();
     let key = keyring.get(&kid).ok_or(JoseError::UnknownKid(kid))?;
@@ -197,6 +206,22 @@ hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_M
             if alg_of(key) != "EdDSA" {
                 assert!(verify(jws.as_bytes(), &other_ring).is_err());
             }
+        }
+    }
+
+    /// RFC 7515 §4.1.11: a critical extension the verifier does not understand (here: any)
+    /// makes the JWS invalid, even with a good signature.
+    #[test]
+    fn a_crit_header_is_refused_even_when_the_signature_verifies() {
+        let key = rfc8037_key();
+        let (ring, kid) = ring_of(&key);
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{kid}","crit":["b64"],"b64":false}}"#);
+        let input = format!("{}.{}", b64url(header.as_bytes()), b64url(b"{}"));
+        let signature = sign_bytes(&key, input.as_bytes());
+        let jws = format!("{input}.{}", b64url(&signature));
+        match verify(jws.as_bytes(), &ring) {
+            Err(JoseError::Malformed(m)) => assert!(m.contains("crit"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 

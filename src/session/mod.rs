@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::devices::Capture;
-use crate::outbox::{Outbox, OutboxError};
+use crate::outbox::{Outbox, OutboxError, SessionAdded};
 use crate::record::{CaseRef, DeviceInfo, EvidenceRef, Identity};
 use crate::station::Crypto;
 use crate::station::seal::{self, Committed, PreparedContents};
@@ -86,6 +86,9 @@ pub struct Added {
     pub identity: bool,
     /// Page number within the session for each page blob added (1-based), with its label.
     pub pages: Vec<(u32, Option<String>)>,
+    /// Nothing was added: the capture's intake key was committed before (the hot-folder file
+    /// was left behind by a crash or an unwritable `done/`), as this record or `session:<id>`.
+    pub already_committed: Option<String>,
 }
 
 pub fn now_ms() -> i64 {
@@ -122,7 +125,8 @@ fn is_page(role: &str) -> bool {
     role == "page"
 }
 
-/// Commits a capture to the open session. `intake` tags it with a hot-folder key.
+/// Commits a capture to the open session. `intake` tags it with a hot-folder key; a key
+/// committed before adds nothing (see [`Added::already_committed`]).
 pub fn add(
     outbox: &mut Outbox,
     key: &DataKey,
@@ -165,11 +169,18 @@ pub fn add(
         evidence,
     };
     let sealed = key.seal(&serde_json::to_vec(&item).unwrap_or_default())?;
-    outbox.session_add(&session.id, &sealed, &blobs, intake)?;
-    Ok(Added {
-        identity: has_identity,
-        pages,
-    })
+    match outbox.session_add(&session.id, &sealed, &blobs, intake)? {
+        SessionAdded::Added(_) => Ok(Added {
+            identity: has_identity,
+            pages,
+            already_committed: None,
+        }),
+        SessionAdded::AlreadyCommitted(record_id) => Ok(Added {
+            identity: false,
+            pages: Vec::new(),
+            already_committed: Some(record_id),
+        }),
+    }
 }
 
 /// Seals the session into one record (all identities, the manifest of all evidence, the case

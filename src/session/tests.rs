@@ -271,3 +271,54 @@ fn the_identity_is_not_in_clear_at_rest() {
     let case = b"MR-2026-0042";
     assert!(!bytes.windows(case.len()).any(|w| w == case));
 }
+
+/// A hot-folder file is one item, in a session or not: the same intake key added again (the
+/// file still there after a crash between commit and move, or done/ not writable) is recognised.
+#[test]
+fn the_same_intake_key_is_added_to_a_session_once() {
+    let mut f = fixture();
+    let session = open(&mut f.outbox, &f.key, meta()).unwrap();
+    let key = "folder:scan:0123";
+    let add_page = |f: &mut Fixture| {
+        add(
+            &mut f.outbox,
+            &f.key,
+            &session,
+            "w1",
+            &f.crypto,
+            page("scan", 7),
+            Some(key),
+        )
+        .unwrap()
+    };
+    let first = add_page(&mut f);
+    assert_eq!(first.pages.len(), 1);
+    let again = add_page(&mut f);
+    assert_eq!(
+        f.outbox.session_items(&session.id).unwrap().len(),
+        1,
+        "the file is in the session once"
+    );
+    assert_eq!(
+        again.already_committed.as_deref(),
+        Some(format!("session:{}", session.id).as_str())
+    );
+    assert!(again.pages.is_empty());
+    // The session became a record; the file is still there when the next session is open.
+    close(&mut f.outbox, &f.key, &session, "w1", None, &f.crypto)
+        .unwrap()
+        .unwrap();
+    let next = open(&mut f.outbox, &f.key, meta()).unwrap();
+    let later = add(
+        &mut f.outbox,
+        &f.key,
+        &next,
+        "w1",
+        &f.crypto,
+        page("scan", 7),
+        Some(key),
+    )
+    .unwrap();
+    assert!(later.already_committed.is_some());
+    assert!(f.outbox.session_items(&next.id).unwrap().is_empty());
+}

@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::logging::{Allow, RateLimitedLog};
 use tracing::{info, warn};
 
 use super::Sealer;
+use super::jobs::{self, JobDone, NotTaken, Outcome, Pending, Reply};
 use crate::commands::{self, CommandKind, Rejection, Response, Verifier};
 use crate::config::{Config, OutsideSession, TimeoutAction};
 use crate::devices::{Capture, Intake, IntakeOutcome};
@@ -47,6 +50,14 @@ pub(super) struct Desk {
     pub(super) session: Option<OpenSession>,
     /// Commands refused, by reason (status and metrics).
     pub(super) rejected: BTreeMap<&'static str, u64>,
+    /// Refusals of unauthenticated, stale or replayed commands: logged, never answered.
+    gate_log: RateLimitedLog,
+    /// Device jobs report back here (see [`super::jobs`]).
+    jobs: mpsc::UnboundedSender<JobDone>,
+    /// Jobs started and not yet back.
+    jobs_in_flight: usize,
+    /// PC/SC readers with a read under way (one read per reader at a time).
+    reading: std::collections::BTreeSet<String>,
 }
 
 impl Desk {
@@ -57,6 +68,7 @@ impl Desk {
         verifier: Option<Verifier>,
         outbound: mpsc::UnboundedSender<Outbound>,
         sources: BTreeMap<String, CaptureHandle>,
+        jobs: mpsc::UnboundedSender<JobDone>,
     ) -> Desk {
         Desk {
             sealer,
@@ -88,6 +100,10 @@ impl Desk {
             },
             session: None,
             rejected: BTreeMap::new(),
+            gate_log: RateLimitedLog::new(10, std::time::Duration::from_secs(60)),
+            jobs,
+            jobs_in_flight: 0,
+            reading: Default::default(),
         }
     }
 
@@ -160,6 +176,13 @@ impl Desk {
         })
         .await;
         match added {
+            Ok(added) if added.already_committed.is_some() => {
+                if let (Some(intake), Some(record_id)) = (intake, added.already_committed) {
+                    let _ = intake
+                        .outcome
+                        .send(IntakeOutcome::AlreadyCommitted(record_id));
+                }
+            }
             Ok(added) => {
                 self.emit_all(true, announce);
                 if let Some(s) = &mut self.session {
@@ -211,8 +234,15 @@ impl Desk {
     }
 
     /// A command from the case system over MQTT: authenticated, fresh, first seen, executed.
+    /// A message refused at this gate (unsigned, bad signature, another station, stale, replayed,
+    /// malformed) is counted and logged (rate-limited) but never answered: anyone who can publish
+    /// on the broker could otherwise make the station publish, taking QoS 1 slots from records.
     pub(super) async fn on_command(&mut self, inbound: InboundCommand) -> bool {
         let now = commands::now_secs();
+        let reply = Reply::Mqtt {
+            topic: inbound.response_topic,
+            correlation: inbound.correlation,
+        };
         let checked = match &self.verifier {
             Some(v) => v.check(&inbound.payload, now),
             None => Err((
@@ -223,65 +253,123 @@ impl Desk {
                 },
             )),
         };
-        let (response, committed) = match checked {
-            Err((id, rejection)) => (self.refuse(id, rejection), false),
-            Ok(command) => {
-                let skew = self
-                    .verifier
-                    .as_ref()
-                    .map(|v| v.max_skew_secs)
-                    .unwrap_or(120);
-                let (id, iat) = (command.id.clone(), command.iat);
-                let fresh = outbox::run(&self.sealer.outbox, move |o| {
-                    commands::replay::first_sighting(o, &id, iat, now, skew)
-                })
-                .await;
-                match fresh {
-                    Ok(true) => {
-                        self.execute(&command.id, command.kind, OpenedBy::Command)
-                            .await
-                    }
-                    Ok(false) => (
-                        self.refuse(
-                            Some(command.id.clone()),
-                            Rejection {
-                                code: "replayed",
-                                detail: "this command id was already used".into(),
-                            },
-                        ),
-                        false,
-                    ),
-                    Err(e) => (
-                        self.refuse(
-                            Some(command.id.clone()),
-                            Rejection {
-                                code: "internal",
-                                detail: format!("cannot check for replays: {e}"),
-                            },
-                        ),
-                        false,
-                    ),
-                }
+        // A command the case system signed for this station, fresh, whose arguments are wrong
+        // (malformed, unknown command) is answered, once: it cannot come from anyone else.
+        let (id, iat, kind) = match checked {
+            Ok(command) => (command.id, command.iat, Ok(command.kind)),
+            // Fresh (it passed the skew check), so `now` keeps its id long enough.
+            Err((Some(id), rejection)) if !matches!(rejection.code, "wrong_station" | "stale") => {
+                (id, now, Err(rejection))
+            }
+            Err((_, rejection)) => {
+                self.refuse_at_gate(rejection);
+                return false;
             }
         };
-        let _ = self.outbound.send(Outbound {
-            topic: inbound.response_topic,
-            payload: response.to_bytes(),
-            correlation: inbound.correlation,
-            expiry_secs: 60,
-        });
-        committed
+        let skew = self
+            .verifier
+            .as_ref()
+            .map(|v| v.max_skew_secs)
+            .unwrap_or(120);
+        let (seen_id, seen_iat) = (id.clone(), iat);
+        let fresh = outbox::run(&self.sealer.outbox, move |o| {
+            commands::replay::first_sighting(o, &seen_id, seen_iat, now, skew)
+        })
+        .await;
+        match (fresh, kind) {
+            (Ok(true), Ok(kind)) => self.execute(&id, kind, OpenedBy::Command, reply).await,
+            (Ok(true), Err(rejection)) => {
+                let response = self.refuse(Some(id), rejection);
+                reply.send(response, &self.outbound);
+                false
+            }
+            (Ok(false), _) => {
+                self.refuse_at_gate(Rejection {
+                    code: "replayed",
+                    detail: "this command id was already used".into(),
+                });
+                false
+            }
+            (Err(e), _) => {
+                let response = self.refuse(
+                    Some(id),
+                    Rejection {
+                        code: "internal",
+                        detail: format!("cannot check for replays: {e}"),
+                    },
+                );
+                reply.send(response, &self.outbound);
+                false
+            }
+        }
     }
 
     /// A request from the local control socket (trusted by the socket's file permissions).
     pub(super) async fn on_local(&mut self, request: LocalRequest) -> bool {
         let id = format!("local-{}", uuid::Uuid::now_v7());
-        let (response, committed) = match commands::parse_kind(&request.command, &request.args) {
-            Ok(kind) => self.execute(&id, kind, OpenedBy::Local).await,
-            Err(rejection) => (self.refuse(Some(id), rejection), false),
+        let reply = Reply::Local(request.reply);
+        match commands::parse_kind(&request.command, &request.args) {
+            Ok(kind) => self.execute(&id, kind, OpenedBy::Local, reply).await,
+            Err(rejection) => {
+                let response = self.refuse(Some(id), rejection);
+                reply.send(response, &self.outbound);
+                false
+            }
+        }
+    }
+
+    /// A device job ended: its command is answered (and a document read joins the session).
+    /// Returns true when a record was committed.
+    pub(super) async fn on_job(&mut self, done: JobDone) -> bool {
+        self.jobs_in_flight = self.jobs_in_flight.saturating_sub(1);
+        let JobDone { id, reply, outcome } = done;
+        let (result, committed) = match outcome {
+            Outcome::Capture { source, answer } => (
+                match answer {
+                    None => Err(Rejection {
+                        code: "source_unavailable",
+                        detail: format!("capture source {source:?} stopped"),
+                    }),
+                    Some(Err(reason)) => Err(Rejection {
+                        code: "capture_failed",
+                        detail: reason,
+                    }),
+                    Some(Ok(pages)) => Ok(json!({"source": source, "pages": pages})),
+                },
+                false,
+            ),
+            Outcome::Document { reader, read } => {
+                self.reading.remove(&reader);
+                match read {
+                    Ok(capture) => {
+                        let summary = capture.summary.clone();
+                        let committed = self.on_capture(capture, None).await;
+                        (
+                            Ok(json!({"reader": reader, "document": summary})),
+                            committed,
+                        )
+                    }
+                    Err(detail) => (
+                        Err(Rejection {
+                            code: "read_failed",
+                            detail,
+                        }),
+                        false,
+                    ),
+                }
+            }
         };
-        let _ = request.reply.send(response);
+        let response = match result {
+            Ok(value) => Response::accepted(&id, value),
+            Err(rejection) => self.refuse(Some(id), rejection),
+        };
+        reply.send(response, &self.outbound);
         committed
+    }
+
+    /// Device jobs started and not yet back (the loop waits for them when stopping).
+    pub(super) fn jobs_in_flight(&self) -> usize {
+        self.jobs_in_flight
     }
 
     fn refuse(&mut self, id: Option<String>, rejection: Rejection) -> Response {
@@ -290,8 +378,26 @@ impl Desk {
         Response::rejected(id, &rejection)
     }
 
-    /// Runs a command; the bool says whether a record was committed.
-    async fn execute(&mut self, id: &str, kind: CommandKind, origin: OpenedBy) -> (Response, bool) {
+    /// Counts a message refused before it was known to be the case system's, fresh and new.
+    fn refuse_at_gate(&mut self, rejection: Rejection) {
+        *self.rejected.entry(rejection.code).or_default() += 1;
+        match self.gate_log.allow() {
+            Allow::Yes { suppressed } => {
+                info!(reason = rejection.code, detail = %rejection.detail, suppressed, "command refused, not answered")
+            }
+            Allow::No => {}
+        }
+    }
+
+    /// Runs a command and answers it, now or when its device job ends. Returns true when a
+    /// record was committed.
+    async fn execute(
+        &mut self,
+        id: &str,
+        kind: CommandKind,
+        origin: OpenedBy,
+        reply: Reply,
+    ) -> bool {
         let result = match kind {
             CommandKind::Ping => Ok((json!({"pong": true}), false)),
             CommandKind::Status => Ok((self.status(), false)),
@@ -308,6 +414,11 @@ impl Desk {
                 })
                 .await
                 .map(|s| (json!({"session_id": s}), false)),
+            // Pages of a batch still scanning belong to this session: it is sealed after them.
+            CommandKind::CloseSession if self.jobs_in_flight > 0 => Err(Rejection {
+                code: "busy",
+                detail: "a capture or document read is under way; close the session when it has answered".into(),
+            }),
             CommandKind::CloseSession => self.close().await,
             CommandKind::CancelSession { reason } => self
                 .cancel(reason.unwrap_or_else(|| "cancelled by command".into()))
@@ -317,16 +428,42 @@ impl Desk {
                 source,
                 label,
                 mode,
-            } => self.capture(source, label, mode).await.map(|v| (v, false)),
-            CommandKind::ReadDocument { reader, mrz, can } => self
-                .read_document(reader, mrz, can)
-                .await
-                .map(|v| (v, false)),
+            } => {
+                let pending = self.pending(id, reply);
+                return match self.capture(source, label, mode, pending) {
+                    Ok(()) => false,
+                    Err((pending, rejection)) => self.answer_now(pending, rejection),
+                };
+            }
+            CommandKind::ReadDocument { reader, mrz, can } => {
+                let pending = self.pending(id, reply);
+                return match self.read_document(reader, mrz, can, pending) {
+                    Ok(()) => false,
+                    Err((pending, rejection)) => self.answer_now(pending, rejection),
+                };
+            }
         };
-        match result {
+        let (response, committed) = match result {
             Ok((value, committed)) => (Response::accepted(id, value), committed),
             Err(rejection) => (self.refuse(Some(id.to_string()), rejection), false),
+        };
+        reply.send(response, &self.outbound);
+        committed
+    }
+
+    fn pending(&self, id: &str, reply: Reply) -> Pending {
+        Pending {
+            id: id.to_string(),
+            reply,
+            jobs: self.jobs.clone(),
         }
+    }
+
+    /// A job that could not start: its command is refused at once.
+    fn answer_now(&mut self, pending: Pending, rejection: Rejection) -> bool {
+        let response = self.refuse(Some(pending.id), rejection);
+        pending.reply.send(response, &self.outbound);
+        false
     }
 
     fn status(&self) -> Value {
@@ -465,96 +602,129 @@ impl Desk {
         Ok(json!({"session_id": open.id, "items_discarded": items}))
     }
 
-    async fn capture(
+    /// Hands the request to the source; its answer comes back through [`Desk::on_job`] while
+    /// the pages it delivers are committed by the loop as they come.
+    fn capture(
         &mut self,
         source: String,
         label: String,
         mode: Option<String>,
-    ) -> Result<Value, Rejection> {
+        pending: Pending,
+    ) -> Result<(), (Pending, Rejection)> {
         if self.session.is_none() {
-            return Err(no_session());
+            return Err((pending, no_session()));
         }
         let Some(handle) = self.sources.get(&source) else {
-            return Err(Rejection {
-                code: "unknown_source",
-                detail: format!(
-                    "no capture source {source:?} (configured: {})",
-                    self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            });
+            let detail = format!(
+                "no capture source {source:?} (configured: {})",
+                self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+            return Err((
+                pending,
+                Rejection {
+                    code: "unknown_source",
+                    detail,
+                },
+            ));
         };
-        let (reply, answer) = oneshot::channel();
-        handle
-            .send(CaptureRequest { label, mode, reply })
-            .await
-            .map_err(|_| Rejection {
-                code: "source_unavailable",
-                detail: format!("capture source {source:?} is not running"),
-            })?;
-        let pages = answer
-            .await
-            .map_err(|_| Rejection {
-                code: "source_unavailable",
-                detail: format!("capture source {source:?} stopped"),
-            })?
-            .map_err(|reason| Rejection {
-                code: "capture_failed",
-                detail: reason,
-            })?;
-        Ok(json!({"source": source, "pages": pages}))
+        match jobs::start_capture(handle, source.clone(), label, mode, pending) {
+            Ok(()) => {
+                self.jobs_in_flight += 1;
+                Ok(())
+            }
+            Err((pending, NotTaken::Busy)) => Err((
+                pending,
+                Rejection {
+                    code: "busy",
+                    detail: format!(
+                        "capture source {source:?} has requests waiting; try again when they end"
+                    ),
+                },
+            )),
+            Err((pending, NotTaken::Stopped)) => Err((
+                pending,
+                Rejection {
+                    code: "source_unavailable",
+                    detail: format!("capture source {source:?} is not running"),
+                },
+            )),
+        }
     }
 
-    async fn read_document(
+    /// Starts a travel-document read beside the loop (one per reader at a time); the document
+    /// joins the session through [`Desk::on_job`].
+    fn read_document(
         &mut self,
         reader: Option<String>,
         mrz: String,
         can: Option<String>,
-    ) -> Result<Value, Rejection> {
+        pending: Pending,
+    ) -> Result<(), (Pending, Rejection)> {
         if self.session.is_none() {
-            return Err(no_session());
+            return Err((pending, no_session()));
         }
-        let reader = reader
-            .or_else(|| self.pcsc_readers.first().cloned())
-            .ok_or_else(|| Rejection {
-                code: "unknown_source",
-                detail: "no PC/SC reader is configured".into(),
-            })?;
-        let key = crate::devices::pcsc::parse_mrz_text(&mrz).map_err(|e| Rejection {
-            code: "malformed",
-            detail: format!("args.mrz: {e}"),
-        })?;
+        let Some(reader) = reader.or_else(|| self.pcsc_readers.first().cloned()) else {
+            return Err((
+                pending,
+                Rejection {
+                    code: "unknown_source",
+                    detail: "no PC/SC reader is configured".into(),
+                },
+            ));
+        };
+        let key = match crate::devices::pcsc::parse_mrz_text(&mrz) {
+            Ok(key) => key,
+            Err(e) => {
+                return Err((
+                    pending,
+                    Rejection {
+                        code: "malformed",
+                        detail: format!("args.mrz: {e}"),
+                    },
+                ));
+            }
+        };
+        let can = match can.as_deref().map(icao9303::pace::parse_can).transpose() {
+            Ok(can) => can,
+            Err(e) => {
+                return Err((
+                    pending,
+                    Rejection {
+                        code: "malformed",
+                        detail: format!("args.can: {e}"),
+                    },
+                ));
+            }
+        };
+        if self.reading.contains(&reader) {
+            return Err((
+                pending,
+                Rejection {
+                    code: "busy",
+                    detail: format!(
+                        "a document is being read on {reader:?}; try again when it ends"
+                    ),
+                },
+            ));
+        }
         let settings = crate::devices::pcsc::ReadSettings {
-            can: can
-                .as_deref()
-                .map(icao9303::pace::parse_can)
-                .transpose()
-                .map_err(|e| Rejection {
-                    code: "malformed",
-                    detail: format!("args.can: {e}"),
-                })?,
+            can,
             ..Default::default()
         };
         let name = reader.clone();
         let csca = self.csca.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            crate::devices::pcsc::read_document(&name, &key, csca.as_deref(), &settings)
-        })
-        .await
-        .map_err(|e| Rejection {
-            code: "internal",
-            detail: e.to_string(),
-        })?;
-        match read {
-            Ok((capture, _)) => {
-                let summary = capture.summary.clone();
-                self.on_capture(capture, None).await;
-                Ok(json!({"reader": reader, "document": summary}))
-            }
-            Err(e) => Err(Rejection {
-                code: "read_failed",
-                detail: e.to_string(),
-            }),
-        }
+        self.reading.insert(reader.clone());
+        self.jobs_in_flight += 1;
+        jobs::start_read(
+            reader,
+            move || {
+                crate::devices::pcsc::read_document(&name, &key, csca.as_deref(), &settings)
+                    .map(|(capture, _)| capture)
+                    .map_err(|e| e.to_string())
+            },
+            pending,
+        );
+        Ok(())
     }
 
     /// Closes or cancels an idle session (per `session.timeout_action`); true on a new record.
@@ -562,7 +732,7 @@ impl Desk {
         let Some(open) = &self.session else {
             return false;
         };
-        if open.idle_for(session::now_ms()) < self.timeout {
+        if open.idle_for(session::now_ms()) < self.timeout || self.jobs_in_flight > 0 {
             return false;
         }
         info!(session_id = %open.id, action = ?self.timeout_action, "session timed out");

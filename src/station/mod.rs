@@ -7,6 +7,7 @@ pub mod crypto;
 mod desk;
 mod hooks;
 mod intake;
+mod jobs;
 pub mod seal;
 
 pub use crypto::Crypto;
@@ -78,13 +79,18 @@ pub async fn run_with(
     );
     let (local_tx, mut local_rx) = mpsc::channel(8);
     let control_socket = config.station.control_socket(&config.session);
-    let _control =
-        control::listen(&control_socket, local_tx, shutdown.clone()).with_context(|| {
-            format!(
-                "cannot listen on the control socket {}",
-                control_socket.display()
-            )
-        })?;
+    let _control = control::listen(
+        &control_socket,
+        control::Options::of(&config.session),
+        local_tx,
+        shutdown.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot listen on the control socket {}",
+            control_socket.display()
+        )
+    })?;
     let mut capture_sources = std::collections::BTreeMap::new();
 
     let stop_devices = Arc::new(AtomicBool::new(false));
@@ -160,6 +166,8 @@ pub async fn run_with(
         new_records,
     };
     let checkpointer = sealer.clone();
+    // Device jobs (capture requests, document reads) run beside this loop and report back here.
+    let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel();
     let mut desk = desk::Desk::new(
         &config,
         sealer,
@@ -167,6 +175,7 @@ pub async fn run_with(
         verifier,
         outbound_tx,
         capture_sources,
+        jobs_tx,
     );
     desk.resume().await;
     let mut checkpoints = CheckpointSchedule::new(
@@ -208,6 +217,11 @@ pub async fn run_with(
                     checkpoints.recorded();
                 }
             }
+            Some(done) = jobs_rx.recv() => {
+                if desk.on_job(done).await {
+                    checkpoints.recorded();
+                }
+            }
             event = device_rx.recv() => match event {
                 Some(event) => {
                     let committed = match event {
@@ -235,16 +249,37 @@ pub async fn run_with(
     info!("station stopping");
     stop_devices.store(true, Ordering::Relaxed);
     // No new captures from here; what the supervisors already read (the card being read, the
-    // file being taken) is committed before they end, so nothing read is lost or left waiting.
-    while let Some(event) = device_rx.recv().await {
+    // file being taken, the pages of a feeder batch scanned so far) is committed before they end,
+    // so nothing read is lost or left waiting. Jobs that end meanwhile are answered.
+    loop {
         hooks.beat();
-        match event {
-            DeviceEvent::Captured(capture) => desk.on_capture(*capture, None).await,
-            DeviceEvent::Intake(capture, intake) => desk.on_capture(*capture, Some(intake)).await,
-        };
+        tokio::select! {
+            event = device_rx.recv() => match event {
+                Some(DeviceEvent::Captured(capture)) => {
+                    desk.on_capture(*capture, None).await;
+                }
+                Some(DeviceEvent::Intake(capture, intake)) => {
+                    desk.on_capture(*capture, Some(intake)).await;
+                }
+                None => break,
+            },
+            Some(done) = jobs_rx.recv() => {
+                desk.on_job(done).await;
+            }
+        }
     }
     for thread in device_threads {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    // A job still out (a document read) gets a few seconds to end and be answered.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while desk.jobs_in_flight() > 0 {
+        match tokio::time::timeout_at(deadline, jobs_rx.recv()).await {
+            Ok(Some(done)) => {
+                desk.on_job(done).await;
+            }
+            _ => break,
+        }
     }
     let _ = uplink.await;
     Ok(())
@@ -282,18 +317,7 @@ impl CheckpointSchedule {
 
 /// Trusted case-system keys for commands over MQTT; None when the station takes none.
 fn command_verifier(config: &Config) -> anyhow::Result<Option<crate::commands::Verifier>> {
-    let commands = &config.commands;
-    if commands.trusted_keys.is_empty() && !commands.trust_broker_acls {
-        return Ok(None);
-    }
-    let keys = crate::record::keys::Keyring::load(&commands.trusted_keys)
-        .context("commands.trusted_keys")?;
-    Ok(Some(crate::commands::Verifier {
-        station: config.station.id.to_string(),
-        keys,
-        trust_broker_acls: commands.trust_broker_acls,
-        max_skew_secs: commands.max_skew_secs.get() as i64,
-    }))
+    crate::commands::Verifier::from_config(config)
 }
 
 /// Commits captures from the async side (the outbox work runs on a blocking thread).

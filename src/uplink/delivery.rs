@@ -15,6 +15,8 @@ use tracing::{debug, info, warn};
 use super::ack::{AckMessage, AckStatus};
 use super::chunk::BlobCursor;
 use super::presence::{OutboxStatus, Presence};
+use super::rate_limited::RateLimited;
+use super::response_topic::ResponseTopics;
 use super::side::{self, Channels, InboundCommand, Outbound};
 use super::{Link, Topics, UplinkOptions};
 use crate::events::{Event, EventBus, emit};
@@ -64,6 +66,10 @@ pub(super) struct Delivery {
     /// Commands in, responses and events out (None: records only).
     commands: Option<mpsc::Sender<InboundCommand>>,
     outbound: Option<mpsc::UnboundedReceiver<Outbound>>,
+    /// Where responses may go (never where an unchecked response topic says).
+    response_topics: ResponseTopics,
+    /// Commands dropped because the station's queue was full, for a rate-limited log line.
+    busy_drops: RateLimited,
 }
 
 type Loaded = Result<Option<BlobCursor>, outbox::OutboxError>;
@@ -91,6 +97,8 @@ impl Delivery {
             None => (None, None),
         };
         Delivery {
+            response_topics: ResponseTopics::new(&topics, &opts.response_topic_prefixes),
+            busy_drops: RateLimited::default(),
             commands,
             outbound,
             opts,
@@ -161,7 +169,7 @@ impl Delivery {
                     self.pump().await;
                 }
                 out = recv_outbound(&mut self.outbound) => match out {
-                    Some(out) => self.send_outbound(out),
+                    Some(out) => self.send_response(out),
                     None => self.outbound = None,
                 },
                 event = station_events.recv(), if listening => match event {
@@ -292,7 +300,10 @@ impl Delivery {
         self.pump().await;
     }
 
-    /// Hands a command to the station; when the station is too busy to take it, says so.
+    /// Hands a command to the station. When the station's queue is full the command is dropped
+    /// with a rate-limited log line, not answered: it is not verified yet, and a flood of them
+    /// must not turn into publishes that take records' QoS 1 slots (the case system times out
+    /// and asks again).
     fn forward_command(&mut self, publish: &Publish) {
         let Some(commands) = &self.commands else {
             return;
@@ -303,24 +314,20 @@ impl Delivery {
             response_topic: properties.and_then(|p| p.response_topic.clone()),
             correlation: properties.and_then(|p| p.correlation_data.clone()),
         };
-        if let Err(
-            mpsc::error::TrySendError::Full(command) | mpsc::error::TrySendError::Closed(command),
-        ) = commands.try_send(command)
+        if commands.try_send(command).is_err()
+            && let Some(held_back) = self.busy_drops.allow(Instant::now())
         {
-            let busy = crate::commands::Response::rejected(
-                None,
-                &crate::commands::Rejection {
-                    code: "busy",
-                    detail: "the station is handling other commands; try again".into(),
-                },
+            warn!(
+                held_back,
+                "a command arrived while the station's command queue was full; dropped unanswered"
             );
-            self.send_outbound(Outbound {
-                topic: command.response_topic,
-                payload: busy.to_bytes(),
-                correlation: command.correlation,
-                expiry_secs: 60,
-            });
         }
+    }
+
+    /// Publishes a command's response on the topic it may go to (see `response_topic`).
+    fn send_response(&mut self, mut out: Outbound) {
+        out.topic = Some(self.response_topics.choose(out.topic.as_deref()));
+        self.send_outbound(out);
     }
 
     /// Publishes a response or event now, or drops it when the link is down (not durable).

@@ -16,6 +16,8 @@ pub mod chunk;
 mod delivery;
 mod options;
 pub mod presence;
+mod rate_limited;
+pub mod response_topic;
 pub mod side;
 pub mod tls;
 pub mod topics;
@@ -57,6 +59,9 @@ pub struct UplinkOptions {
     pub flush_timeout: Duration,
     pub ack_timeout: Duration,
     pub reconnect_max: Duration,
+    /// `[commands] response_topic_prefixes`: where else than this station's responses topic a
+    /// command may ask for its response.
+    pub response_topic_prefixes: Vec<String>,
 }
 
 impl UplinkOptions {
@@ -78,6 +83,7 @@ impl UplinkOptions {
             flush_timeout: Duration::from_secs(30),
             ack_timeout: Duration::from_secs(60),
             reconnect_max: Duration::from_secs(30),
+            response_topic_prefixes: Vec::new(),
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn options_from_config(config: &Config) -> anyhow::Result<UplinkOptions> {
         flush_timeout: mqtt.flush_timeout_secs.secs(),
         ack_timeout: mqtt.ack_timeout_secs.secs(),
         reconnect_max: mqtt.reconnect_max_secs.secs(),
+        response_topic_prefixes: config.commands.response_topic_prefixes.clone(),
     })
 }
 

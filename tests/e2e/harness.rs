@@ -16,8 +16,14 @@ use std::time::{Duration, Instant};
 
 pub const STATION: &str = "it-counter";
 
+/// The daemon under test: this build's, or the one `COUNTERSIGN_TEST_BIN` names (to show that a
+/// new test fails on an older build).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_countersign")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("COUNTERSIGN_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_countersign").to_string())
+    })
 }
 
 pub fn free_port() -> u16 {

@@ -28,6 +28,7 @@ mod folder_intake;
 mod full_disk;
 mod idcard;
 mod imaging;
+mod long_jobs;
 mod outbox_cli;
 mod package;
 mod passport;

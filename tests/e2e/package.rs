@@ -146,6 +146,11 @@ fn package_installs_into_a_scratch_root_and_checks_its_own_config() {
             .any(|l| l.starts_with("dialout:") && l.ends_with("countersign")),
         "{group}"
     );
+    // The control socket's own group, apart from the hot-folder writers'.
+    assert!(
+        group.lines().any(|l| l.starts_with("countersign-control:")),
+        "{group}"
+    );
     let conffiles =
         std::fs::read_to_string(root.join("var/lib/dpkg/info/countersign.conffiles")).unwrap();
     assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::harness_idcard::start_scenario_sim;
+use crate::harness_idcard::{plain, start_scenario_sim};
 
 /// A resident card, then a 2023 foreign permanent residence card, each placed once.
 const TWO_CARDS: &str = r#"
@@ -107,9 +107,10 @@ fn reason(response: &Value) -> &str {
 }
 
 /// Unsigned, wrong key, replayed, stale, malformed, wrong station, unknown command: each is
-/// rejected with its reason, counted, and nothing else changes.
+/// rejected and counted, and nothing else changes; only commands signed by the case system for
+/// this station, fresh and first seen, are answered (with the reason when refused).
 #[test]
-fn commands_are_authenticated_and_each_gets_one_response() {
+fn commands_are_authenticated_and_only_the_case_systems_are_answered() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path());
     let setup = station(dir.path(), broker.port, &dir.path().join("no-reader"), "");
@@ -120,10 +121,16 @@ fn commands_are_authenticated_and_each_gets_one_response() {
     assert_eq!(ping["status"], "accepted", "{ping}\n{}", daemon.stderr());
     assert_eq!(ping["result"]["pong"], true);
 
-    assert_eq!(
-        reason(&send(port, d, "ping", json!({}), &["--unsigned"])),
-        "unsigned"
-    );
+    // Refused before the message is known to be the case system's, fresh and new: counted and
+    // logged, never answered (anyone who can publish on the broker could make the station
+    // publish otherwise).
+    let unanswered = |extra: &[&str]| {
+        let mut args = vec!["--timeout", "2"];
+        args.extend_from_slice(extra);
+        let response = send(port, d, "ping", json!({}), &args);
+        assert_eq!(response, json!({"timeout": true}), "{extra:?} was answered");
+    };
+    unanswered(&["--unsigned"]);
     // Signed by a key the station does not trust.
     let other = d.join("other");
     assert!(
@@ -139,42 +146,26 @@ fn commands_are_authenticated_and_each_gets_one_response() {
         .arg(peer_script("commander.py"))
         .args(["--port", &port.to_string(), "--station", STATION, "--key"])
         .arg(other.join("station.jwk"))
-        .arg("ping")
+        .args(["--timeout", "2", "ping"])
         .output()
         .unwrap();
     let wrong: Value = serde_json::from_slice(&wrong.stdout).unwrap();
-    assert_eq!(reason(&wrong), "bad_signature");
+    assert_eq!(
+        wrong,
+        json!({"timeout": true}),
+        "a foreign key was answered"
+    );
     let first = send(port, d, "ping", json!({}), &["--id", "once"]);
     assert_eq!(first["status"], "accepted");
-    assert_eq!(
-        reason(&send(port, d, "ping", json!({}), &["--id", "once"])),
-        "replayed"
-    );
-    assert_eq!(
-        reason(&send(port, d, "ping", json!({}), &["--iat-offset=-900"])),
-        "stale"
-    );
+    unanswered(&["--id", "once"]);
+    unanswered(&["--iat-offset=-900"]);
+    unanswered(&["--raw", "x.y.z"]);
+    unanswered(&["--raw", "{oops"]);
+    unanswered(&["--station-claim", "elsewhere"]);
+    // Signed, fresh and new but wrong: answered, once.
     assert_eq!(
         reason(&send(port, d, "open_session", json!({}), &[])),
         "malformed"
-    );
-    assert_eq!(
-        reason(&send(port, d, "ping", json!({}), &["--raw", "x.y.z"])),
-        "malformed"
-    );
-    assert_eq!(
-        reason(&send(port, d, "ping", json!({}), &["--raw", "{oops"])),
-        "unsigned"
-    );
-    assert_eq!(
-        reason(&send(
-            port,
-            d,
-            "ping",
-            json!({}),
-            &["--station-claim", "elsewhere"]
-        )),
-        "wrong_station"
     );
     assert_eq!(
         reason(&send(port, d, "reboot", json!({}), &[])),
@@ -204,6 +195,234 @@ fn commands_are_authenticated_and_each_gets_one_response() {
         );
     }
     assert_eq!(outbox_depth(&setup.outbox), (0, 0));
+}
+
+/// Responses follow the requested MQTT response topic only within this station's responses
+/// topic or a configured case-system prefix: a signed, valid command asking for its response on
+/// the station's own `records` topic or on another station's gets it on the default responses
+/// topic, and nothing is published where it asked.
+#[test]
+fn responses_never_go_to_the_stations_own_or_another_stations_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &dir.path().join("no-reader"),
+        "response_topic_prefixes = [\"casesys/replies/\"]",
+    );
+    let daemon = start_daemon(&setup);
+    let port = broker.port;
+    let d = dir.path();
+    let ping = send(port, d, "ping", json!({}), &[]);
+    assert_eq!(ping["status"], "accepted", "{ping}\n{}", daemon.stderr());
+    let default = format!("countersign/v1/{STATION}/responses");
+    for (asked, allowed) in [
+        (format!("countersign/v1/{STATION}/records"), false),
+        (format!("countersign/v1/{STATION}/status"), false),
+        (format!("countersign/v1/{STATION}/acks"), false),
+        ("countersign/v1/other-station/records".to_string(), false),
+        ("countersign/v1/other-station/responses".to_string(), false),
+        ("elsewhere/replies/1".to_string(), false),
+        (format!("{default}/case-7"), true),
+        ("casesys/replies/w1/42".to_string(), true),
+    ] {
+        let out = send(
+            port,
+            d,
+            "ping",
+            json!({}),
+            &["--response-topic", &asked, "--listen", &asked],
+        );
+        let response = &out["response"];
+        assert_eq!(response["status"], "accepted", "{asked}: {out}");
+        // The station's presence on `status` is its own business: look for this response.
+        let id = response["id"].as_str().unwrap();
+        let answered_on = |topic: &str| {
+            out["seen"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m[0].as_str() == Some(topic) && m[1].as_str().unwrap().contains(id))
+        };
+        if allowed {
+            assert!(answered_on(&asked), "{asked}: {out}");
+        } else {
+            assert!(!answered_on(&asked), "published on {asked}: {out}");
+            assert!(answered_on(&default), "{asked}: {out}");
+        }
+    }
+    assert_eq!(outbox_depth(&setup.outbox), (0, 0));
+}
+
+/// A group in /etc/group other than `own` that this process may chown a file to.
+fn givable_group(own: u32) -> Option<(String, u32)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let root = field("Uid:").first() == Some(&0);
+    let ours = field("Groups:");
+    let table = std::fs::read_to_string("/etc/group").ok()?;
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        let gid: u32 = f.get(2)?.parse().ok()?;
+        let may = if root { gid != 0 } else { ours.contains(&gid) };
+        (gid != own && may).then(|| (f[0].to_string(), gid))
+    })
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// One request on a raw connection; the response, or Null when none came within 5 s.
+fn raw_request(stream: &mut std::os::unix::net::UnixStream, line: Option<&[u8]>) -> Value {
+    use std::io::{BufRead as _, Write as _};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    if let Some(line) = line {
+        stream.write_all(line).unwrap();
+    }
+    let mut answer = String::new();
+    let _ = std::io::BufReader::new(stream).read_line(&mut answer);
+    serde_json::from_str(&answer).unwrap_or(Value::Null)
+}
+
+/// The control socket holds whoever connects to its bounds: 10 MB without a newline are cut
+/// off at 64 KiB (the daemon's memory does not grow with them) and the socket still answers;
+/// with 16 connections open the 17th is answered `busy`, and `status` works once they close.
+#[test]
+fn the_control_socket_bounds_lines_and_connections() {
+    use std::io::Write as _;
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(dir.path(), broker.port, &dir.path().join("no-reader"), "");
+    let daemon = start_daemon(&setup);
+    wait_for_control(&setup);
+    let socket = dir.path().join("state/control.sock");
+    let pid = daemon.child.id();
+
+    let before = rss_kib(pid);
+    let mut flood = UnixStream::connect(&socket).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..160 {
+        // The daemon closes after 64 KiB: the writes fail long before 10 MB.
+        if flood.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let refusal = raw_request(&mut flood, None);
+    let grown = rss_kib(pid).saturating_sub(before);
+    eprintln!("daemon RSS grew by {grown} KiB during a 10 MB line");
+    assert!(grown < 4 * 1024, "the daemon grew by {grown} KiB");
+    assert_eq!(
+        refusal["reason"],
+        "malformed",
+        "{refusal}\n{}",
+        daemon.stderr()
+    );
+    assert_eq!(local(&setup, &["status"])["status"], "accepted");
+
+    let mut open = Vec::new();
+    for i in 0..16 {
+        let mut c = UnixStream::connect(&socket).unwrap();
+        let status = raw_request(&mut c, Some(b"{\"command\":\"status\"}\n"));
+        assert_eq!(status["status"], "accepted", "connection {i}: {status}");
+        open.push(c);
+    }
+    let mut extra = UnixStream::connect(&socket).unwrap();
+    let busy = raw_request(&mut extra, None);
+    assert_eq!(busy["reason"], "busy", "{busy}\n{}", daemon.stderr());
+    drop(open);
+    wait_until(
+        Duration::from_secs(10),
+        "status after the 16 closed",
+        || local(&setup, &["status"])["status"] == "accepted",
+    );
+    // Every connection's peer is logged from the kernel's credentials.
+    let pid_field = format!("pid={}", std::process::id());
+    assert!(
+        daemon.stderr().contains("control socket connection")
+            && daemon.stderr().contains(&pid_field),
+        "{}",
+        daemon.stderr()
+    );
+}
+
+/// An idle client is disconnected after `control_idle_timeout_secs`; the socket belongs to
+/// `control_socket_group`, and a group that does not exist stops the start with a clear error.
+#[test]
+fn the_control_socket_drops_idle_clients_and_has_its_own_group() {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::net::UnixStream;
+    // A group other than the one the state directory gets, that we may give a file to (root:
+    // any; others: one of our supplementary groups).
+    let own = std::fs::metadata(std::env::temp_dir()).unwrap().gid();
+    let (group, gid) = givable_group(own).expect("a second group we may give files to");
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &dir.path().join("no-reader"),
+        &format!("[session]\ncontrol_idle_timeout_secs = 2\ncontrol_socket_group = \"{group}\"\n"),
+    );
+    let daemon = start_daemon(&setup);
+    wait_for_control(&setup);
+    let socket = dir.path().join("state/control.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.gid(), gid, "socket group, want {group}");
+    assert_eq!(meta.mode() & 0o777, 0o660);
+
+    let mut idle = UnixStream::connect(&socket).unwrap();
+    idle.write_all(b"{\"command\":").unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut sink = [0u8; 64];
+    let n = idle.read(&mut sink).unwrap_or(usize::MAX);
+    assert_eq!(n, 0, "the daemon should have closed the idle connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(local(&setup, &["status"])["status"], "accepted");
+    drop(daemon);
+
+    let missing = setup.dir.join("missing-group.toml");
+    let config = std::fs::read_to_string(&setup.config)
+        .unwrap()
+        .replace(&format!("\"{group}\""), "\"no-such-group-countersign\"");
+    std::fs::write(&missing, config).unwrap();
+    let out = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("control_socket_group") && stderr.contains("no-such-group-countersign"),
+        "{stderr}"
+    );
 }
 
 /// The counter flow: open by command, two cards of different types read into the session,
@@ -565,4 +784,148 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
     wait_until(Duration::from_secs(10), "an empty outbox", || {
         outbox_depth(&setup.outbox) == (0, 0)
     });
+}
+
+/// The card the reader test lays down, with the values grepped for afterwards.
+const HOLDER_CARD: &str = r#"
+[cards.resident]
+type = "resident"
+name = "测试甲"
+sex = "1"
+nation = "01"
+birth_date = "19900307"
+address = "北京市东城区测试路1号"
+id_number = "110101199003070011"
+issuer = "北京市公安局东城分局"
+valid_from = "20200610"
+valid_until = "20400610"
+
+# The card text comes back under a vendor's additive checksum: "unsupported reader protocol".
+[[at]]
+ms = 0
+additive_checksum = true
+command = "read_text_photo"
+
+[[at]]
+ms = 1200
+place = "resident"
+"#;
+
+/// Every spelling of `text` a log or an event could carry: as is, and its UCS-2 (the card's
+/// encoding) and UTF-8 bytes in hex, spaced or not, upper or lower case.
+fn spellings(text: &str) -> Vec<String> {
+    let ucs2: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut out = vec![text.to_string()];
+    for bytes in [ucs2, text.as_bytes().to_vec()] {
+        let window = &bytes[..bytes.len().min(6)];
+        for sep in [" ", ""] {
+            let upper: Vec<String> = window.iter().map(|b| format!("{b:02X}")).collect();
+            let lower: Vec<String> = window.iter().map(|b| format!("{b:02x}")).collect();
+            out.push(upper.join(sep));
+            out.push(lower.join(sep));
+        }
+    }
+    out
+}
+
+/// Personal data stays out of logs and events: a card whose text arrives under a vendor's
+/// checksum (an "unsupported reader protocol" error) and wrong MRZs typed into `read_document`
+/// leave no name, number or date in the daemon's debug log or in anything it publishes.
+#[test]
+fn no_name_or_number_reaches_the_log_or_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let link = dir.path().join("reader");
+    let _sim = start_scenario_sim(&link, HOLDER_CARD);
+    let setup = station(
+        dir.path(),
+        broker.port,
+        &link,
+        "[pcsc.readers.counter]\nmatch = \"no such reader\"\n",
+    );
+    let published = dir.path().join("published.txt");
+    let _listener = Proc::spawn(
+        "mosquitto_sub",
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+            .args(["-V", "mqttv5", "-v", "-t", "countersign/v1/#"])
+            .stdout(std::fs::File::create(&published).unwrap()),
+    );
+    let daemon = Proc::spawn(
+        "daemon",
+        Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::null()),
+    );
+    wait_for_control(&setup);
+    wait_until(Duration::from_secs(20), "the card's reply refused", || {
+        daemon.stderr().contains("unsupported reader protocol")
+    });
+    let opened = local(&setup, &["open", "--case-ref", "C-1"]);
+    assert_eq!(opened["status"], "accepted", "{opened}");
+
+    let td3 = |line1: &str, line2: &str| format!("{line1:<<44}\n{line2:<<43}0");
+    let socket = dir.path().join("state/control.sock");
+    for (mrz, can) in [
+        ("E12345678 851315 330101".to_string(), None),
+        ("E12345678 1985-13-15 330101".to_string(), None),
+        (td3("P<CHNZHANG<<SAN", "E123456784CHN8513155M3301014"), None),
+        (td3("P<CHN张<<三", "E123456784CHN8503155M3301014"), None),
+        ("E12345678 850315 330101".to_string(), Some("98765")),
+    ] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let request = json!({"command": "read_document", "args": {"mrz": mrz, "can": can}});
+        let response = raw_request(&mut stream, Some(format!("{request}\n").as_bytes()));
+        assert_eq!(response["reason"], "malformed", "{mrz}: {response}");
+    }
+    // The live events go out (the reader's problem among them) before we look.
+    wait_until(
+        Duration::from_secs(10),
+        "the reader's problem on events",
+        || {
+            std::fs::read_to_string(&published)
+                .unwrap_or_default()
+                .contains("device_disconnected")
+        },
+    );
+    let daemon_log = plain(&daemon.stderr());
+    assert!(daemon_log.contains("DEBUG"), "a debug log");
+    drop(daemon);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let published = std::fs::read_to_string(&published).unwrap();
+    assert!(published.contains("/events"), "{published}");
+    // Timestamps go: their microseconds could spell any six digits.
+    let log: Vec<&str> = daemon_log
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    let everything = format!("{published}\n{}", log.join("\n"));
+    for value in [
+        "测试甲",
+        "110101199003070011",
+        "199003070011",
+        "19900307",
+        "北京市东城区测试路1号",
+        "东城分局",
+        "20400610",
+        "851315",
+        "8513155",
+        "1985-13-15",
+        "850315",
+        "330101",
+        "E12345678",
+        "ZHANG",
+        "张",
+        "98765",
+    ] {
+        for spelling in spellings(value) {
+            assert!(
+                !everything.contains(&spelling),
+                "{value:?} ({spelling}) reached the log or the broker:\n{everything}"
+            );
+        }
+    }
 }

@@ -7,7 +7,11 @@ data. Shares no code with countersign.
 
 usage: commander.py --port P --station S --key case-sign.jwk COMMAND [ARGS_JSON]
          [--id ID] [--iat-offset SECONDS] [--unsigned] [--raw TEXT] [--typ TYP]
-Prints the response JSON (or {"timeout": true}) on stdout.
+         [--response-topic TOPIC] [--listen TOPIC_FILTER ...]
+Prints the response JSON (or {"timeout": true}) on stdout. With --listen, prints instead
+{"response": ..., "seen": [[topic, payload], ...]}: everything that arrived on the filters
+(and on the station's default responses topic) while waiting, and waits for the response there
+when it does not come on the requested topic.
 """
 
 import argparse
@@ -35,7 +39,11 @@ def main():
     ap.add_argument("--unsigned", action="store_true", help="send the JSON without a signature")
     ap.add_argument("--raw", help="send these bytes as they are")
     ap.add_argument("--typ", default="vnd.countersign.command+jws")
+    ap.add_argument("--timeout", type=float, default=20, help="seconds to wait for the response")
     ap.add_argument("--station-claim", help="station named inside the command (default: --station)")
+    ap.add_argument("--response-topic", help="the MQTT 5 response topic to ask for")
+    ap.add_argument("--listen", action="append", default=[],
+                    help="also subscribe to this filter and report what arrives")
     ap.add_argument("command")
     ap.add_argument("args", nargs="?", default="{}")
     a = ap.parse_args()
@@ -57,18 +65,27 @@ def main():
         header = {"alg": "EdDSA", "kid": key.thumbprint(), "typ": a.typ}
         message = jws.serialize_compact(header, payload, key, algorithms=["EdDSA"]).encode()
 
-    response_topic = f"test/responses/{uuid.uuid4()}"
+    default_topic = f"countersign/v1/{a.station}/responses"
+    response_topic = a.response_topic or f"{default_topic}/{uuid.uuid4()}"
     correlation = uuid.uuid4().bytes
     done = threading.Event()
     result = {"timeout": True}
+    seen = []
+    filters = [response_topic] + (a.listen + [default_topic] if a.listen else [])
+    pending = set()
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"commander-{uuid.uuid4()}",
                          protocol=mqtt.MQTTv5)
 
     def on_connect(client, userdata, flags, reason_code, properties):
-        client.subscribe(response_topic, qos=1)
+        for f in filters:
+            _, mid = client.subscribe(f, qos=1)
+            pending.add(mid)
 
     def on_subscribe(client, userdata, mid, reason_codes, properties):
+        pending.discard(mid)
+        if pending:
+            return
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = response_topic
         props.CorrelationData = correlation
@@ -76,6 +93,8 @@ def main():
 
     def on_message(client, userdata, msg):
         nonlocal result
+        if a.listen:
+            seen.append([msg.topic, msg.payload.decode("utf-8", "replace")])
         if getattr(msg.properties, "CorrelationData", None) != correlation:
             return
         result = json.loads(msg.payload)
@@ -86,8 +105,12 @@ def main():
     client.on_message = on_message
     client.connect("127.0.0.1", a.port, keepalive=30)
     client.loop_start()
-    done.wait(timeout=20)
+    done.wait(timeout=a.timeout)
+    if a.listen:
+        time.sleep(1.0)  # anything the station published elsewhere arrives too
     client.loop_stop()
+    if a.listen:
+        result = {"response": result, "seen": seen}
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -10,9 +10,19 @@
 //! pauses. A file that cannot be read is tried again every [`UNREADABLE_RETRY`] and, after
 //! [`UNREADABLE_ATTEMPTS`] failures, reported as unacceptable (moved to `failed/` with the reason,
 //! never deleted). FIFOs, directories and symbolic links are never opened.
+//!
+//! The folder is writable by other software, so nothing seen by `scan` is trusted at `read`: the
+//! file is opened without following a symbolic link and without blocking on a FIFO, the open
+//! descriptor must be the regular file that settled (same device and inode), and at most
+//! `max_file_bytes + 1` bytes are read from it. A symbolic link, FIFO, device or a file grown past
+//! the limit is reported as unacceptable (moved to `failed/`), never read as a page.
+//!
 //! The caller commits what it read *before* calling [`HotFolder::finish`],
-//! and recognises a file it committed before a crash by [`ReadyFile::key`] (name, size, SHA-256),
-//! so a restart between the two neither loses nor duplicates the file.
+//! and recognises a file it committed before a crash by [`ReadyFile::key`] (a hash of name, size
+//! and SHA-256: the name may be a citizen's and the key is stored for 30 days),
+//! so a restart between the two neither loses nor duplicates the file. A file the caller was
+//! processing when it died is recognised too ([`HotFolder::begin_processing`]), so a file that
+//! crashes the pipeline goes to `failed/` instead of crashing it again after every restart.
 //!
 //! Plain synchronous Rust on `std::fs`; no knowledge of records, outboxes or MQTT.
 
@@ -20,6 +30,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::io::Read as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,16 +58,57 @@ pub struct ReadyFile {
 }
 
 impl ReadyFile {
-    /// Identifies this file's content under this name, for crash reconciliation.
+    /// Identifies this file's content under this name, for crash reconciliation. Carries no
+    /// name: see [`intake_key`].
     pub fn key(&self, folder: &str) -> String {
-        format!(
-            "folder:{folder}:{}:{}:{}",
-            self.name,
-            self.bytes.len(),
-            self.sha256
-        )
+        intake_key(folder, &self.name, self.bytes.len() as u64, &self.sha256)
     }
 }
+
+/// The intake key of a file: `folder:<folder>:<hex SHA-256 of (name, size, content SHA-256)>`.
+/// Deterministic (a restart recognises the file) but without the file name, which is often a
+/// citizen's name or ID number. Guessing a name back needs the content's hash, which is kept
+/// only inside encrypted records.
+pub fn intake_key(folder: &str, name: &str, size: u64, sha256: &str) -> String {
+    let mut h = Sha256::new();
+    // NUL cannot occur in a file name, so the fields cannot run into each other.
+    h.update(name.as_bytes());
+    h.update([0]);
+    h.update(size.to_string().as_bytes());
+    h.update([0]);
+    h.update(sha256.as_bytes());
+    format!("folder:{folder}:{}", hex(&h.finalize()))
+}
+
+/// Why a complete file was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unread {
+    /// Not now (it changed, was replaced, or a read failed): it is looked at again.
+    Retry(String),
+    /// Never: not a regular file, or larger than allowed. Move it to `failed/` with the reason.
+    Unacceptable(String),
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unread::Retry(r) | Unread::Unacceptable(r) => f.write_str(r),
+        }
+    }
+}
+
+/// What went wrong reading a file, inside the driver.
+enum Failure {
+    /// Opening, stat or read failed: counts towards [`UNREADABLE_ATTEMPTS`].
+    Io(String),
+    /// Changed or replaced since it settled: settles again.
+    Changed(String),
+    /// Never to be read.
+    Unacceptable(String),
+}
+
+/// The marker of the file being processed, in the watched directory (a dot name: never taken).
+pub const PROCESSING_MARKER: &str = ".countersign-processing";
 
 /// What a scan found.
 #[derive(Debug)]
@@ -75,6 +128,18 @@ pub const UNREADABLE_ATTEMPTS: u32 = 3;
 struct Observation {
     size: u64,
     modified: Option<SystemTime>,
+    /// Device and inode: a file replaced by another one is not the file that settled.
+    id: (u64, u64),
+}
+
+impl Observation {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Observation {
+            size: meta.len(),
+            modified: meta.modified().ok(),
+            id: (meta.dev(), meta.ino()),
+        }
+    }
 }
 
 /// One watched directory.
@@ -92,6 +157,8 @@ pub struct HotFolder {
     unreadable: HashMap<PathBuf, (u32, String)>,
     /// The clock of the latest scan (reads are retried on the scan clock).
     last_scan: Option<Instant>,
+    /// Keys of files that were being processed when a previous run died (from the marker).
+    crashed: HashSet<String>,
 }
 
 /// The media type of a page by its extension.
@@ -136,6 +203,7 @@ impl HotFolder {
         }
         std::fs::create_dir_all(done)?;
         std::fs::create_dir_all(failed)?;
+        let crashed = read_marker(&dir.join(PROCESSING_MARKER));
         Ok(HotFolder {
             dir: dir.to_path_buf(),
             done: done.to_path_buf(),
@@ -145,6 +213,7 @@ impl HotFolder {
             deferred: HashMap::new(),
             unreadable: HashMap::new(),
             last_scan: None,
+            crashed,
         })
     }
 
@@ -176,20 +245,14 @@ impl HotFolder {
             if self.deferred.get(&path).is_some_and(|until| now < *until) {
                 still_here.insert(
                     path.clone(),
-                    self.seen.get(&path).copied().unwrap_or((
-                        Observation {
-                            size: meta.len(),
-                            modified: meta.modified().ok(),
-                        },
-                        now,
-                    )),
+                    self.seen
+                        .get(&path)
+                        .copied()
+                        .unwrap_or((Observation::of(&meta), now)),
                 );
                 continue;
             }
-            let observation = Observation {
-                size: meta.len(),
-                modified: meta.modified().ok(),
-            };
+            let observation = Observation::of(&meta);
             let since = match self.seen.get(&path) {
                 Some((seen, since)) if *seen == observation => *since,
                 _ => now,
@@ -261,16 +324,22 @@ impl HotFolder {
         Ok(found)
     }
 
-    /// Reads a complete file. Fails when it changed while being read (it is looked at again).
-    pub fn read(&mut self, path: &Path) -> Result<ReadyFile, String> {
+    /// Reads a complete file, once, from a descriptor that is the regular file that settled.
+    /// [`Unread::Retry`] when it changed or was replaced (it is looked at again);
+    /// [`Unread::Unacceptable`] when it is no longer a regular file or is larger than allowed.
+    pub fn read(&mut self, path: &Path) -> Result<ReadyFile, Unread> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let bytes = match std::fs::read(path) {
+        let bytes = match self.read_bounded(path) {
             Ok(b) => b,
-            Err(e) => {
-                let error = format!("cannot read: {e}");
+            Err(Failure::Changed(reason)) => {
+                self.seen.remove(path);
+                return Err(Unread::Retry(reason));
+            }
+            Err(Failure::Unacceptable(reason)) => return Err(Unread::Unacceptable(reason)),
+            Err(Failure::Io(error)) => {
                 let entry = self
                     .unreadable
                     .entry(path.to_path_buf())
@@ -281,20 +350,9 @@ impl HotFolder {
                     self.deferred
                         .insert(path.to_path_buf(), now + UNREADABLE_RETRY);
                 }
-                return Err(error);
+                return Err(Unread::Retry(error));
             }
         };
-        self.unreadable.remove(path);
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat: {e}"))?;
-        let expected = self.seen.get(path).map(|(o, _)| *o);
-        let now = Observation {
-            size: meta.len(),
-            modified: meta.modified().ok(),
-        };
-        if meta.len() != bytes.len() as u64 || expected.is_some_and(|o| o != now) {
-            self.seen.remove(path);
-            return Err("the file changed while it was read; waiting for it to settle".into());
-        }
         let ext = Path::new(&name)
             .extension()
             .map(|e| e.to_string_lossy().into_owned())
@@ -306,6 +364,114 @@ impl HotFolder {
             name,
             bytes,
         })
+    }
+
+    /// Opens without following a link or blocking on a FIFO, checks the descriptor, reads at
+    /// most `max_file_bytes + 1` bytes. Retry errors of opening count towards
+    /// [`UNREADABLE_ATTEMPTS`]; a change seen while reading does not.
+    fn read_bounded(&mut self, path: &Path) -> Result<Vec<u8>, Failure> {
+        let max = self.options.max_file_bytes;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Failure::Unacceptable(
+                    "is a symbolic link (replaced after it settled); not followed".into(),
+                ),
+                _ => Failure::Io(format!("cannot read: {e}")),
+            })?;
+        let before = file
+            .metadata()
+            .map_err(|e| Failure::Io(format!("cannot stat: {e}")))?;
+        if !before.file_type().is_file() {
+            return Err(Failure::Unacceptable(format!(
+                "is not a regular file ({}; replaced after it settled)",
+                kind_of(&before.file_type())
+            )));
+        }
+        let opened = Observation::of(&before);
+        let expected = self.seen.get(path).map(|(o, _)| *o);
+        if expected.is_some_and(|o| o.id != opened.id) {
+            self.unreadable.remove(path);
+            return Err(Failure::Changed(
+                "the file was replaced after it settled; waiting for it to settle".into(),
+            ));
+        }
+        let too_large = |size: u64| {
+            Failure::Unacceptable(format!("{size} bytes is more than max_file_bytes {max}"))
+        };
+        if opened.size > max {
+            return Err(too_large(opened.size));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(opened.size).unwrap_or(0));
+        (&mut file)
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Io(format!("cannot read: {e}")))?;
+        let read = bytes.len() as u64;
+        if read > max {
+            return Err(too_large(read));
+        }
+        self.unreadable.remove(path);
+        let after = file
+            .metadata()
+            .map(|m| Observation::of(&m))
+            .map_err(|e| Failure::Io(format!("cannot stat: {e}")))?;
+        if after.size != read || after != opened || expected.is_some_and(|o| o != after) {
+            return Err(Failure::Changed(
+                "the file changed while it was read; waiting for it to settle".into(),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Whether the file with this key was being processed when a previous run died.
+    pub fn crashed_while_processing(&self, key: &str) -> bool {
+        self.crashed.contains(key)
+    }
+
+    /// Records, durably, that the file with this key is being processed: if the process dies
+    /// before [`HotFolder::end_processing`], the next [`HotFolder::open`] knows it.
+    pub fn begin_processing(&self, key: &str) -> std::io::Result<()> {
+        let mut keys: Vec<&str> = self.crashed.iter().map(String::as_str).collect();
+        keys.push(key);
+        self.write_marker(&keys)
+    }
+
+    /// The file being processed was handled (whatever became of it).
+    pub fn end_processing(&self) -> std::io::Result<()> {
+        let keys: Vec<&str> = self.crashed.iter().map(String::as_str).collect();
+        self.write_marker(&keys)
+    }
+
+    /// Keeps the marker to the keys still pending (or removes it), synced to disk.
+    fn write_marker(&self, keys: &[&str]) -> std::io::Result<()> {
+        let marker = self.dir.join(PROCESSING_MARKER);
+        if keys.is_empty() {
+            match std::fs::remove_file(&marker) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        } else {
+            let tmp = self.dir.join(format!("{PROCESSING_MARKER}.tmp"));
+            let mut text = keys.join("\n");
+            text.push('\n');
+            {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&tmp)?;
+                std::io::Write::write_all(&mut f, text.as_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &marker)?;
+        }
+        sync_dir(&self.dir);
+        Ok(())
     }
 
     /// Leaves a complete file in place for `delay` (the caller could not take it now).
@@ -330,7 +496,14 @@ impl HotFolder {
         if let Some(reason) = failure {
             let mut note = dest.as_os_str().to_owned();
             note.push(".reason.txt");
-            std::fs::write(PathBuf::from(note), format!("{reason}\n"))?;
+            // failed/ is as writable as the folder: never write through a planted link.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(PathBuf::from(note))?;
+            std::io::Write::write_all(&mut f, format!("{reason}\n").as_bytes())?;
         }
         sync_dir(dest_dir);
         sync_dir(&self.dir);
@@ -339,11 +512,62 @@ impl HotFolder {
         self.unreadable.remove(path);
         Ok(dest)
     }
+
+    /// Moves a file that crashed the caller's processing to `failed/` and forgets its key.
+    pub fn fail_crashed(
+        &mut self,
+        path: &Path,
+        key: &str,
+        reason: &str,
+    ) -> std::io::Result<PathBuf> {
+        let dest = self.finish(path, Some(reason))?;
+        self.crashed.remove(key);
+        self.end_processing()?;
+        Ok(dest)
+    }
+}
+
+/// The keys in a processing marker (none when there is no marker or it cannot be read).
+fn read_marker(marker: &Path) -> HashSet<String> {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(marker)
+    else {
+        return HashSet::new();
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return HashSet::new();
+    }
+    let mut text = String::new();
+    // A marker holds a few keys of ~90 bytes; anything larger is not ours.
+    let _ = file.take(64 * 1024).read_to_string(&mut text);
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("folder:"))
+        .map(String::from)
+        .collect()
+}
+
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Device and inode of a file.
 fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt as _;
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
@@ -380,9 +604,11 @@ fn files_open_for_writing() -> HashSet<(u64, u64)> {
     ids
 }
 
+/// A name not taken in `dir`; a (dangling) symbolic link counts as taken.
 fn unique(dir: &Path, name: &str) -> PathBuf {
+    let taken = |p: &Path| p.symlink_metadata().is_ok();
     let candidate = dir.join(name);
-    if !candidate.exists() {
+    if !taken(&candidate) {
         return candidate;
     }
     let (stem, ext) = match name.rsplit_once('.') {
@@ -391,7 +617,7 @@ fn unique(dir: &Path, name: &str) -> PathBuf {
     };
     (1..)
         .map(|n| dir.join(format!("{stem}-{n}{ext}")))
-        .find(|p| !p.exists())
+        .find(|p| !taken(p))
         .unwrap_or(candidate)
 }
 
@@ -399,8 +625,14 @@ fn unique(dir: &Path, name: &str) -> PathBuf {
 fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
     match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(18) => {
-            // EXDEV: done/ is on another file system.
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            // EXDEV: done/ is on another file system. Copying would follow a link or block on
+            // a FIFO, so only a regular file is copied; anything else stays where it is.
+            if !std::fs::symlink_metadata(from)?.file_type().is_file() {
+                return Err(std::io::Error::other(
+                    "not a regular file; not copied to another file system",
+                ));
+            }
             std::fs::copy(from, to)?;
             std::fs::File::open(to)?.sync_all()?;
             std::fs::remove_file(from)

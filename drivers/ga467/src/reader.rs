@@ -77,12 +77,14 @@ pub enum ReaderError {
     },
     /// The device answers, but not with GA 467 frames (a vendor extension, §10). Retrying does
     /// not help.
-    #[error("unsupported reader protocol ({what}); first bytes received: {first_bytes}")]
+    #[error("unsupported reader protocol ({what}); {received} bytes received")]
     UnsupportedProtocol {
         /// What was recognised.
         what: String,
-        /// The start of what the device sent, hex.
-        first_bytes: String,
+        /// How many bytes the device sent in that exchange. Never the bytes: a card-text reply
+        /// that happens to pass another checksum would put a citizen's name and number into
+        /// the warn log and the `events` topic.
+        received: usize,
     },
     /// Baud probing found nothing that answers `11 FF` with a well-formed frame.
     #[error(
@@ -224,7 +226,8 @@ pub struct Reader<T: Transport> {
     last_status: Option<Instant>,
     /// `61 FF` already sent in this session.
     rf_set: bool,
-    /// The first bytes received during the current exchange, for diagnostics.
+    /// The first bytes received during the current exchange, to recognise vendor framing (never
+    /// put into an error or a log: they may be card text).
     received: Vec<u8>,
     received_total: usize,
 }
@@ -373,7 +376,7 @@ impl<T: Transport> Reader<T> {
     fn unsupported(&self, what: String) -> ReaderError {
         ReaderError::UnsupportedProtocol {
             what,
-            first_bytes: hex(&self.received),
+            received: self.received_total,
         }
     }
 
@@ -401,8 +404,12 @@ impl<T: Transport> Reader<T> {
                 }
                 Err(e) => {
                     debug!(baud = rate, error = %e, "no well-formed reply at this rate");
-                    if seen.is_none() && !self.received.is_empty() {
-                        seen = Some(format!("at {rate} baud it sent {}", hex(&self.received)));
+                    // A count, not the bytes: they may be a card's text at another rate.
+                    if seen.is_none() && self.received_total > 0 {
+                        seen = Some(format!(
+                            "at {rate} baud it sent {} bytes that form no GA 467 frame",
+                            self.received_total
+                        ));
                     }
                 }
             }

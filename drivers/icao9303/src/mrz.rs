@@ -117,9 +117,10 @@ impl MrzKey {
             if valid_yymmdd(&compact) {
                 Ok(compact)
             } else {
+                // The rule, not the value: this text reaches logs and command refusals.
                 Err(field_error(
                     field,
-                    format!("{s:?} is not a date (use YYMMDD or YYYY-MM-DD)"),
+                    "not a date (use YYMMDD or YYYY-MM-DD, month 01-12, day 01-31)",
                 ))
             }
         };
@@ -249,12 +250,14 @@ impl Mrz {
     /// length (72 = TD2, 88 = TD3, 90 = TD1 or, starting `CS`/`CD`, the permits' layout).
     pub fn parse(text: &str) -> Result<Mrz, MrzError> {
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        if let Some(bad) = compact
+        if let Some(position) = compact
             .chars()
-            .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<'))
+            .position(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '<'))
         {
+            // Where, not which: the character may be part of a name.
             return Err(MrzError::Shape(format!(
-                "character {bad:?} is not in the MRZ alphabet (A-Z, 0-9, <)"
+                "character {} (not counting spaces) is not in the MRZ alphabet (A-Z, 0-9, <)",
+                position + 1
             )));
         }
         match compact.len() {

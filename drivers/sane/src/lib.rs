@@ -34,10 +34,48 @@ pub struct Scan {
     pub stopped: Option<ScanError>,
 }
 
+/// How a scan ended when its pages were handed over one by one ([`Scanner::scan_each`]).
+#[derive(Debug)]
+pub struct ScanEnd {
+    /// Pages handed over.
+    pub pages: u32,
+    /// Why the scan stopped early (a jam, a cancel); `None` when it ended normally.
+    pub stopped: Option<ScanError>,
+}
+
+/// What the consumer of [`Scanner::scan_each`] says after each page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Continue,
+    /// No more pages: the scan is ended (the pages taken so far are kept).
+    Stop,
+}
+
 /// One kind of device: something that scans pages on request.
 pub trait Scanner: Send {
-    /// Scans; `Err` when not a single page was completed.
-    fn scan(&mut self, feed: Feed) -> Result<Scan, ScanError>;
+    /// Scans, handing each page to `sink` as soon as it is complete, so a long feeder batch is
+    /// committed page by page. `cancel` is asked while the scanner works; when it says yes the
+    /// scan ends with [`ScanError::Cancelled`] after the pages already handed over. `Err` when not
+    /// a single page was completed.
+    fn scan_each(
+        &mut self,
+        feed: Feed,
+        cancel: &dyn Fn() -> bool,
+        sink: &mut dyn FnMut(Page) -> Next,
+    ) -> Result<ScanEnd, ScanError>;
+    /// Scans and returns all pages at once (tools, tests); `Err` when not a single page was
+    /// completed.
+    fn scan(&mut self, feed: Feed) -> Result<Scan, ScanError> {
+        let mut pages = Vec::new();
+        let end = self.scan_each(feed, &|| false, &mut |page| {
+            pages.push(page);
+            Next::Continue
+        })?;
+        Ok(Scan {
+            pages,
+            stopped: end.stopped,
+        })
+    }
     /// For logs and records: the SANE device name.
     fn device(&self) -> &str;
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::page::{Page, PageFormat, check_page};
 use crate::status::{SaneStatus, ScanError, StderrReport, tail};
-use crate::{Feed, Scan, Scanner};
+use crate::{Feed, Next, ScanEnd, Scanner};
 
 /// How one scanner is driven.
 #[derive(Debug, Clone)]
@@ -58,6 +58,32 @@ impl Default for ScanimageOptions {
             max_pages: 100,
             max_page_bytes: 256 * 1024 * 1024,
         }
+    }
+}
+
+/// The state of one scanimage run.
+struct Run<'a> {
+    dir: &'a Path,
+    /// Pages handed to the consumer.
+    pages: u32,
+    bad_page: Option<ScanError>,
+    stop: Option<Stop>,
+    report: StderrReport,
+    stderr: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The caller's `cancel` said so (the daemon is stopping).
+    Cancelled,
+    /// The consumer wants no more pages.
+    Sink,
+}
+
+impl Run<'_> {
+    /// No more pages are taken: scanimage is to be ended.
+    fn ended(&self) -> bool {
+        self.bad_page.is_some() || self.stop.is_some()
     }
 }
 
@@ -115,7 +141,17 @@ impl Scanimage {
         args
     }
 
-    fn run(&self, feed: Feed) -> Result<Scan, ScanError> {
+    /// One scanimage run. Each page is checked and handed to `sink` as soon as scanimage reports
+    /// it complete (and its file is removed), so a long feeder batch never holds more than one
+    /// page in memory or on disk, and its consumer can commit pages while the scanner works.
+    /// `cancel` is asked every 50 ms; when it says yes, or `sink` says stop, scanimage is killed
+    /// and the scan ends with the pages already handed over.
+    fn run(
+        &self,
+        feed: Feed,
+        cancel: &dyn Fn() -> bool,
+        sink: &mut dyn FnMut(Page) -> Next,
+    ) -> Result<ScanEnd, ScanError> {
         let o = &self.options;
         let dir = tempfile::Builder::new()
             .prefix("scan-")
@@ -152,26 +188,28 @@ impl Scanimage {
         ];
         drop(tx);
 
-        let mut report = StderrReport::default();
-        let mut stderr = String::new();
-        let mut printed: Vec<String> = Vec::new();
+        let mut run = Run {
+            dir: dir.path(),
+            pages: 0,
+            bad_page: None,
+            stop: None,
+            report: StderrReport::default(),
+            stderr: String::new(),
+        };
         let mut last_progress = Instant::now();
         let mut timed_out = false;
-        let mut handle = |line: Line, report: &mut StderrReport| match line {
-            Line::Out(name) => printed.push(name),
-            Line::Err(text) => {
-                report.feed(&text);
-                if stderr.len() < MAX_STDERR {
-                    stderr.push_str(&text);
-                    stderr.push('\n');
-                }
-            }
-        };
         let status = loop {
+            if !run.ended() && cancel() {
+                run.stop = Some(Stop::Cancelled);
+            }
+            if run.ended() {
+                kill_group(&mut child);
+                break child.wait().ok();
+            }
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(line) => {
                     last_progress = Instant::now();
-                    handle(line, &mut report);
+                    self.handle(&mut run, line, sink);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -194,77 +232,91 @@ impl Scanimage {
             let _ = reader.join();
         }
         while let Ok(line) = rx.try_recv() {
-            handle(line, &mut report);
+            self.handle(&mut run, line, sink);
         }
 
-        let (pages, bad_page) = self.collect(&printed, dir.path());
+        let pages = run.pages;
         let error = if timed_out {
             Some(ScanError::Timeout {
                 after: o.page_timeout,
-                pages: pages.len(),
+                pages: pages as usize,
             })
-        } else if let Some(e) = bad_page {
+        } else if let Some(e) = run.bad_page.take() {
             Some(e)
+        } else if run.stop.is_some() {
+            Some(ScanError::Cancelled { pages })
         } else {
-            self.error_of(status, &report, &stderr)
+            self.error_of(status, &run.report, &run.stderr)
         };
         let error = match (feed, error) {
             // The feeder running out after at least one page is how a batch ends.
-            (Feed::Batch, Some(ScanError::NoDocuments)) if !pages.is_empty() => None,
+            (Feed::Batch, Some(ScanError::NoDocuments)) if pages > 0 => None,
+            // The consumer asked for no more: the pages it took are the scan.
+            (_, Some(ScanError::Cancelled { .. })) if run.stop == Some(Stop::Sink) => None,
             (_, e) => e,
         };
-        if pages.is_empty() {
+        if pages == 0 {
             return Err(error.unwrap_or_else(|| ScanError::Status {
                 status: "no page".into(),
-                detail: format!("scanimage ended without a page: {}", tail(&stderr)),
+                detail: format!("scanimage ended without a page: {}", tail(&run.stderr)),
             }));
         }
-        Ok(Scan {
+        Ok(ScanEnd {
             pages,
             stopped: error,
         })
     }
 
-    /// Reads the pages scanimage reported complete, in order; stops at the first bad one.
-    fn collect(&self, printed: &[String], dir: &Path) -> (Vec<Page>, Option<ScanError>) {
-        let mut pages = Vec::new();
-        for name in printed {
-            let number = pages.len() as u32 + 1;
-            let path = PathBuf::from(name.trim());
-            // Only files in this scan's own directory are taken.
-            if path.parent() != Some(dir) {
-                return (
-                    pages,
-                    Some(ScanError::BadPage {
-                        page: number,
-                        reason: format!("scanimage named a file outside its directory: {name:?}"),
-                    }),
-                );
-            }
-            let checked = std::fs::read(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                .and_then(|bytes| {
-                    check_page(self.options.format, &bytes, self.options.max_page_bytes)
-                        .map(|()| bytes)
-                });
-            match checked {
-                Ok(bytes) => pages.push(Page {
-                    number,
-                    format: self.options.format,
-                    bytes,
-                }),
-                Err(reason) => {
-                    return (
-                        pages,
-                        Some(ScanError::BadPage {
-                            page: number,
-                            reason,
-                        }),
-                    );
+    /// One line of scanimage's output: a completed page (stdout) or a status line (stderr).
+    fn handle(&self, run: &mut Run<'_>, line: Line, sink: &mut dyn FnMut(Page) -> Next) {
+        match line {
+            Line::Err(text) => {
+                run.report.feed(&text);
+                if run.stderr.len() < MAX_STDERR {
+                    run.stderr.push_str(&text);
+                    run.stderr.push('\n');
                 }
             }
+            // After a bad page or a stop, later pages are not taken (order is kept).
+            Line::Out(_) if run.ended() => {}
+            Line::Out(name) => match self.take_page(run.dir, run.pages + 1, &name) {
+                Ok(page) => {
+                    run.pages += 1;
+                    if sink(page) == Next::Stop {
+                        run.stop = Some(Stop::Sink);
+                    }
+                }
+                Err(e) => run.bad_page = Some(e),
+            },
         }
-        (pages, None)
+    }
+
+    /// Reads, checks and removes the page file scanimage reported complete.
+    fn take_page(&self, dir: &Path, number: u32, name: &str) -> Result<Page, ScanError> {
+        let path = PathBuf::from(name.trim());
+        // Only files in this scan's own directory are taken.
+        if path.parent() != Some(dir) {
+            return Err(ScanError::BadPage {
+                page: number,
+                reason: format!("scanimage named a file outside its directory: {name:?}"),
+            });
+        }
+        let checked = std::fs::read(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|bytes| {
+                check_page(self.options.format, &bytes, self.options.max_page_bytes).map(|()| bytes)
+            });
+        let _ = std::fs::remove_file(&path);
+        checked
+            .map(|bytes| Page {
+                number,
+                format: self.options.format,
+                bytes,
+            })
+            .map_err(|reason| ScanError::BadPage {
+                page: number,
+                reason,
+            })
     }
 
     fn error_of(
@@ -305,8 +357,13 @@ impl Scanimage {
 }
 
 impl Scanner for Scanimage {
-    fn scan(&mut self, feed: Feed) -> Result<Scan, ScanError> {
-        self.run(feed)
+    fn scan_each(
+        &mut self,
+        feed: Feed,
+        cancel: &dyn Fn() -> bool,
+        sink: &mut dyn FnMut(Page) -> Next,
+    ) -> Result<ScanEnd, ScanError> {
+        self.run(feed, cancel, sink)
     }
     fn device(&self) -> &str {
         &self.options.device

@@ -96,6 +96,8 @@ pub enum ScanError {
     BadPage { page: u32, reason: String },
     #[error("scan directory {path}: {error}")]
     WorkDir { path: String, error: std::io::Error },
+    #[error("the scan was stopped after {pages} page(s): the daemon is stopping")]
+    Cancelled { pages: u32 },
 }
 
 impl ScanError {
@@ -115,6 +117,7 @@ impl ScanError {
             Self::Spawn { .. } => "no_scanimage",
             Self::BadPage { .. } => "bad_page",
             Self::WorkDir { .. } => "work_dir",
+            Self::Cancelled { .. } => "cancelled",
         }
     }
 }

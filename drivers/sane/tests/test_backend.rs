@@ -254,3 +254,65 @@ fn a_page_cut_short_is_refused() {
     let err = scanner.scan(Feed::Single).unwrap_err();
     assert!(err.to_string().contains("outside"), "{err}");
 }
+
+/// A slow flatbed batch (SANE's test backend with delayed reads): each page reaches the consumer
+/// as soon as scanimage finishes it, long before the batch ends, and a cancel ends the batch at
+/// once with the pages already handed over (the daemon's SIGTERM in the middle of a batch).
+#[test]
+fn pages_arrive_one_by_one_and_a_cancel_ends_the_batch_keeping_them() {
+    let s = Setup::new();
+    let mut scanner = Scanimage::new(ScanimageOptions {
+        source: Some("Flatbed".into()),
+        max_pages: 60,
+        ..s.options(&[
+            "--mode=Color",
+            "--test-picture=Grid",
+            "--read-limit=yes",
+            "--read-limit-size=4096",
+            "--read-delay=yes",
+            "--read-delay-duration=20000",
+        ])
+    });
+    let started = Instant::now();
+    let cancel = std::cell::Cell::new(None::<Instant>);
+    let mut arrived = Vec::new();
+    let end = scanner
+        .scan_each(Feed::Batch, &|| cancel.get().is_some(), &mut |page| {
+            arrived.push((page.number, started.elapsed()));
+            if arrived.len() == 3 {
+                cancel.set(Some(Instant::now()));
+            }
+            sane::Next::Continue
+        })
+        .unwrap();
+    let cancelled_at = cancel.get().expect("three pages arrived");
+    assert_eq!(end.pages, 3, "{end:?}");
+    assert!(
+        matches!(end.stopped, Some(ScanError::Cancelled { pages: 3 })),
+        "{end:?}"
+    );
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(1),
+        "the batch went on for {:?} after the cancel",
+        cancelled_at.elapsed()
+    );
+    let numbers: Vec<u32> = arrived.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    // Streamed: the first page arrived well before the third.
+    assert!(arrived[0].1 < arrived[2].1, "{arrived:?}");
+    s.assert_clean();
+
+    // The consumer saying stop ends the batch normally with the pages it took.
+    let end = scanner
+        .scan_each(Feed::Batch, &|| false, &mut |page| {
+            if page.number == 2 {
+                sane::Next::Stop
+            } else {
+                sane::Next::Continue
+            }
+        })
+        .unwrap();
+    assert_eq!(end.pages, 2);
+    assert!(end.stopped.is_none(), "{end:?}");
+    s.assert_clean();
+}

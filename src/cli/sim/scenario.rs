@@ -48,6 +48,7 @@ struct Entry {
     noise: Option<String>,
     sw3: Option<String>,
     corrupt: Option<bool>,
+    additive_checksum: Option<bool>,
     truncate: Option<usize>,
     delay_ms: Option<u64>,
     silent: Option<bool>,
@@ -229,6 +230,9 @@ fn action(e: &Entry, cards: &BTreeMap<String, FakeCard>) -> Result<Action, Strin
     if e.corrupt == Some(true) {
         actions.push(fault(FaultKind::Corrupt));
     }
+    if e.additive_checksum == Some(true) {
+        actions.push(fault(FaultKind::AdditiveChecksum));
+    }
     if let Some(n) = e.truncate {
         actions.push(fault(FaultKind::Truncate(n)));
     }
@@ -240,13 +244,13 @@ fn action(e: &Entry, cards: &BTreeMap<String, FakeCard>) -> Result<Action, Strin
     }
     let is_fault = matches!(actions.first(), Some(Action::Fault(_)));
     if (e.command.is_some() || e.times.is_some()) && !is_fault {
-        return Err("command and times go with sw3, corrupt, truncate, delay_ms or silent".into());
+        return Err("command and times go with sw3, corrupt, additive_checksum, truncate, delay_ms or silent".into());
     }
     match actions.len() {
         1 => Ok(actions.remove(0)),
         0 => Err(
             "no action: use place, remove, unplug, replug, exit, noise, sw3, corrupt, \
-                  truncate, delay_ms or silent"
+                  additive_checksum, truncate, delay_ms or silent"
                 .into(),
         ),
         _ => Err("more than one action in one entry; use one [[at]] per action".into()),

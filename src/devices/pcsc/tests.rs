@@ -249,3 +249,26 @@ fn chip_authentication_check_fails_for_a_clone_and_names_why_it_did_not_run() {
         "{ca:?}"
     );
 }
+
+/// Refusals (`args.mrz: ...`) reach the log and the case system: they name the field and the
+/// rule, never what was typed.
+#[test]
+fn mrz_errors_name_the_field_and_rule_never_the_value() {
+    let td3_bad_birth = "P<UTOTESTPERSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<\nE123456784UTO8513155F3301014<<<<<<<<<<<<<<<0";
+    let td3_bad_char = "P<UTOTESTPERSÖN<<ANNA<MARIA<<<<<<<<<<<<<<<<<\nE123456784UTO8503155F3301014<<<<<<<<<<<<<<<0";
+    for (text, secrets) in [
+        ("E12345678 851315 330101", &["851315"][..]),
+        ("E12345678 850315 331399", &["331399"][..]),
+        ("E12345678 1985-13-15 330101", &["1985-13-15", "1985"][..]),
+        (td3_bad_birth, &["851315", "8513155"][..]),
+        (td3_bad_char, &["Ö", "TESTPERS"][..]),
+        ("张三 850315 330101 x", &["张", "850315"][..]),
+    ] {
+        let e = parse_mrz_text(text).unwrap_err();
+        for secret in secrets {
+            assert!(!e.contains(secret), "{secret:?} in {e:?}");
+        }
+    }
+    let e = parse_mrz_text("E12345678 851315 330101").unwrap_err();
+    assert!(e.starts_with("birth date"), "{e}");
+}

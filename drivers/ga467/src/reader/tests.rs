@@ -746,7 +746,10 @@ fn baud_probe_takes_the_first_rate_that_answers() {
     r.transport_mut().reader_baud = 4800;
     let err = r.probe_baud(&PROBE_BAUDS).expect_err("nothing answers");
     assert!(matches!(err, ReaderError::NoReader { .. }), "{err}");
-    assert!(err.to_string().contains("13 F0 55"), "{err}");
+    assert!(
+        err.to_string().contains("bytes that form no GA 467 frame"),
+        "{err}"
+    );
     let mut r = reader();
     r.transport_mut().mute = true;
     let err = r.probe_baud(&[115_200]).expect_err("silence");
@@ -801,4 +804,48 @@ fn slow_reply_within_the_read_timeout_is_fine() {
             .any(|t| near(t, Command::ReadTextPhoto.timeout(115_200))),
         "{timeouts:?}"
     );
+}
+
+/// A card-text reply whose checksum happens to pass the additive check (or line noise that
+/// looks like one) becomes an "unsupported protocol" error: it reaches the warn log and the
+/// MQTT `events` topic, so it may carry lengths and command codes, never the bytes received.
+#[test]
+fn unsupported_protocol_errors_carry_no_received_bytes() {
+    let text = card(0).text;
+    let mut reply = encode_response(0, 0, status::OK, &text);
+    let sum = reply
+        .iter()
+        .skip(5)
+        .take(reply.len().saturating_sub(6))
+        .fold(0u8, |acc, b| acc.wrapping_add(*b));
+    if let Some(chk) = reply.last_mut() {
+        *chk = 0u8.wrapping_sub(sum);
+    }
+    let mut r = reader();
+    r.start().expect("start");
+    r.transport_mut().sim.script_reply(reply);
+    let err = r
+        .sam_status()
+        .expect_err("an additive checksum is not GA 467");
+    assert!(
+        matches!(err, ReaderError::UnsupportedProtocol { .. }),
+        "{err}"
+    );
+    let shown = format!("{err} {err:?}");
+    for window in text.windows(3) {
+        let spaced = window
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(!shown.contains(&spaced), "card bytes {spaced} in {shown}");
+    }
+    assert!(shown.contains("additive checksum"), "{shown}");
+
+    // Probing at the wrong rate: the garbage is counted, not shown.
+    let mut r = reader();
+    r.transport_mut().reader_baud = 4800;
+    let err = r.probe_baud(&PROBE_BAUDS).expect_err("nothing answers");
+    assert!(!err.to_string().contains("13 F0 55"), "{err}");
+    assert!(err.to_string().contains("bytes"), "{err}");
 }

@@ -38,6 +38,9 @@ pub enum FaultKind {
     Status(u8),
     /// Flip bits in the checksum byte.
     Corrupt,
+    /// Replace the checksum with a vendor's additive one (the reply, card text included, is
+    /// otherwise unchanged): what a line error that happens to pass that check looks like.
+    AdditiveChecksum,
     /// Send only the first `n` bytes of the reply.
     Truncate(usize),
     /// Send the reply after this delay.
@@ -191,6 +194,7 @@ impl Simulator {
                             *chk ^= 0x5A;
                         }
                     }
+                    FaultKind::AdditiveChecksum => additive_checksum(&mut reply.bytes),
                     FaultKind::Truncate(n) => reply.bytes.truncate(n),
                     FaultKind::Delay(d) => reply.delay = d,
                     FaultKind::Silent => continue,
@@ -238,14 +242,7 @@ impl Simulator {
             (Protocol::Ga467 | Protocol::AllBadCommand, _) => plain(status::BAD_COMMAND),
             (Protocol::AdditiveChecksum, _) => {
                 let mut frame = plain(status::OK);
-                let sum = frame
-                    .iter()
-                    .skip(5)
-                    .take(frame.len().saturating_sub(6))
-                    .fold(0u8, |acc, b| acc.wrapping_add(*b));
-                if let Some(chk) = frame.last_mut() {
-                    *chk = 0u8.wrapping_sub(sum);
-                }
+                additive_checksum(&mut frame);
                 frame
             }
             (Protocol::StxEtx, _) => vec![0x02, 0x00, 0x03, 0x32, 0x29, 0xFF, 0xE4, 0x03],
@@ -333,6 +330,19 @@ fn appended_address(address: &str) -> Vec<u8> {
         pair.copy_from_slice(&[0x20, 0x00]);
     }
     data
+}
+
+/// Rewrites a frame's checksum as the additive one some vendor readers use (the sum of length
+/// and body, negated), in place of GA 467's XOR.
+fn additive_checksum(frame: &mut [u8]) {
+    let sum = frame
+        .iter()
+        .skip(5)
+        .take(frame.len().saturating_sub(6))
+        .fold(0u8, |acc, b| acc.wrapping_add(*b));
+    if let Some(chk) = frame.last_mut() {
+        *chk = 0u8.wrapping_sub(sum);
+    }
 }
 
 #[cfg(test)]
