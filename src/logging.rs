@@ -136,8 +136,8 @@ mod tests {
 }
 
 /// At most `burst` log lines per `window` for one kind of message a peer can cause at will (a
-/// refused command): the journal stays readable and cannot be flooded.
-#[derive(Debug)]
+/// refused command, a refused response topic): the journal stays readable and cannot be flooded.
+#[derive(Debug, Clone)]
 pub struct RateLimitedLog {
     burst: u32,
     window: std::time::Duration,
@@ -146,11 +146,11 @@ pub struct RateLimitedLog {
     suppressed: u64,
 }
 
-/// Whether to log this one; `suppressed` counts the lines left out since the last one logged.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Allow {
-    Yes { suppressed: u64 },
-    No,
+impl Default for RateLimitedLog {
+    /// One line a minute.
+    fn default() -> Self {
+        RateLimitedLog::new(1, std::time::Duration::from_secs(60))
+    }
 }
 
 impl RateLimitedLog {
@@ -164,11 +164,12 @@ impl RateLimitedLog {
         }
     }
 
-    pub fn allow(&mut self) -> Allow {
+    /// `Some(lines left out since the last one logged)` when this one may be logged.
+    pub fn allow(&mut self) -> Option<u64> {
         self.allow_at(std::time::Instant::now())
     }
 
-    fn allow_at(&mut self, now: std::time::Instant) -> Allow {
+    pub fn allow_at(&mut self, now: std::time::Instant) -> Option<u64> {
         if self
             .started
             .is_none_or(|started| now.duration_since(started) >= self.window)
@@ -178,12 +179,10 @@ impl RateLimitedLog {
         }
         if self.logged < self.burst {
             self.logged += 1;
-            Allow::Yes {
-                suppressed: std::mem::take(&mut self.suppressed),
-            }
+            Some(std::mem::take(&mut self.suppressed))
         } else {
             self.suppressed += 1;
-            Allow::No
+            None
         }
     }
 }
@@ -197,14 +196,22 @@ mod rate_limit_tests {
     fn a_burst_is_logged_then_counted_until_the_window_ends() {
         let mut log = RateLimitedLog::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
-        assert_eq!(log.allow_at(t0), Allow::Yes { suppressed: 0 });
-        assert_eq!(log.allow_at(t0), Allow::Yes { suppressed: 0 });
+        assert_eq!(log.allow_at(t0), Some(0));
+        assert_eq!(log.allow_at(t0), Some(0));
         for _ in 0..1000 {
-            assert_eq!(log.allow_at(t0 + Duration::from_secs(1)), Allow::No);
+            assert_eq!(log.allow_at(t0 + Duration::from_secs(1)), None);
         }
-        assert_eq!(
-            log.allow_at(t0 + Duration::from_secs(61)),
-            Allow::Yes { suppressed: 1000 }
-        );
+        assert_eq!(log.allow_at(t0 + Duration::from_secs(61)), Some(1000));
+    }
+
+    #[test]
+    fn by_default_one_line_a_minute() {
+        let mut log = RateLimitedLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.allow_at(t0), Some(0));
+        for s in 1..60 {
+            assert_eq!(log.allow_at(t0 + Duration::from_secs(s)), None);
+        }
+        assert_eq!(log.allow_at(t0 + Duration::from_secs(60)), Some(59));
     }
 }

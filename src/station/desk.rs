@@ -9,11 +9,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::logging::{Allow, RateLimitedLog};
+use crate::logging::RateLimitedLog;
 use tracing::{info, warn};
 
 use super::Sealer;
-use super::jobs::{self, JobDone, NotTaken, Outcome, Pending, Reply};
+use super::jobs::{self, JobDone, MqttReply, NotTaken, Outcome, Pending, Reply};
 use crate::commands::{self, CommandKind, Rejection, Response, Verifier};
 use crate::config::{Config, OutsideSession, TimeoutAction};
 use crate::devices::{Capture, Intake, IntakeOutcome};
@@ -239,10 +239,10 @@ impl Desk {
     /// on the broker could otherwise make the station publish, taking QoS 1 slots from records.
     pub(super) async fn on_command(&mut self, inbound: InboundCommand) -> bool {
         let now = commands::now_secs();
-        let reply = Reply::Mqtt {
+        let reply = Reply::Mqtt(Box::new(MqttReply {
             topic: inbound.response_topic,
             correlation: inbound.correlation,
-        };
+        }));
         let checked = match &self.verifier {
             Some(v) => v.check(&inbound.payload, now),
             None => Err((
@@ -343,7 +343,7 @@ impl Desk {
                 match read {
                     Ok(capture) => {
                         let summary = capture.summary.clone();
-                        let committed = self.on_capture(capture, None).await;
+                        let committed = self.on_capture(*capture, None).await;
                         (
                             Ok(json!({"reader": reader, "document": summary})),
                             committed,
@@ -381,11 +381,8 @@ impl Desk {
     /// Counts a message refused before it was known to be the case system's, fresh and new.
     fn refuse_at_gate(&mut self, rejection: Rejection) {
         *self.rejected.entry(rejection.code).or_default() += 1;
-        match self.gate_log.allow() {
-            Allow::Yes { suppressed } => {
-                info!(reason = rejection.code, detail = %rejection.detail, suppressed, "command refused, not answered")
-            }
-            Allow::No => {}
+        if let Some(suppressed) = self.gate_log.allow() {
+            info!(reason = rejection.code, detail = %rejection.detail, suppressed, "command refused, not answered");
         }
     }
 
@@ -719,7 +716,7 @@ impl Desk {
             reader,
             move || {
                 crate::devices::pcsc::read_document(&name, &key, csca.as_deref(), &settings)
-                    .map(|(capture, _)| capture)
+                    .map(|(capture, _)| Box::new(capture))
                     .map_err(|e| e.to_string())
             },
             pending,

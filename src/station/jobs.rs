@@ -15,22 +15,25 @@ use crate::uplink::side::Outbound;
 #[derive(Debug)]
 pub(super) enum Reply {
     /// To the case system, on the response topic it named (checked by the uplink).
-    Mqtt {
-        topic: Option<String>,
-        correlation: Option<Bytes>,
-    },
+    Mqtt(Box<MqttReply>),
     /// To a client of the local control socket.
     Local(oneshot::Sender<Response>),
+}
+
+#[derive(Debug)]
+pub(super) struct MqttReply {
+    pub topic: Option<String>,
+    pub correlation: Option<Bytes>,
 }
 
 impl Reply {
     pub(super) fn send(self, response: Response, outbound: &mpsc::UnboundedSender<Outbound>) {
         match self {
-            Reply::Mqtt { topic, correlation } => {
+            Reply::Mqtt(to) => {
                 let _ = outbound.send(Outbound {
-                    topic,
+                    topic: to.topic,
                     payload: response.to_bytes(),
-                    correlation,
+                    correlation: to.correlation,
                     expiry_secs: 60,
                 });
             }
@@ -61,7 +64,7 @@ pub(super) enum Outcome {
     /// A travel document read on a PC/SC reader, to be put into the session by the loop.
     Document {
         reader: String,
-        read: Result<Capture, String>,
+        read: Result<Box<Capture>, String>,
     },
 }
 
@@ -99,7 +102,7 @@ pub(super) fn start_capture(
 /// Runs a blocking document read on the blocking pool; the outcome comes back as a [`JobDone`].
 pub(super) fn start_read(
     reader: String,
-    read: impl FnOnce() -> Result<Capture, String> + Send + 'static,
+    read: impl FnOnce() -> Result<Box<Capture>, String> + Send + 'static,
     pending: Pending,
 ) {
     tokio::spawn(async move {

@@ -15,11 +15,11 @@ use tracing::{debug, info, warn};
 use super::ack::{AckMessage, AckStatus};
 use super::chunk::BlobCursor;
 use super::presence::{OutboxStatus, Presence};
-use super::rate_limited::RateLimited;
 use super::response_topic::ResponseTopics;
 use super::side::{self, Channels, InboundCommand, Outbound};
 use super::{Link, Topics, UplinkOptions};
 use crate::events::{Event, EventBus, emit};
+use crate::logging::RateLimitedLog;
 use crate::outbox::{self, Settle, SharedOutbox};
 
 /// A record in the window.
@@ -69,7 +69,7 @@ pub(super) struct Delivery {
     /// Where responses may go (never where an unchecked response topic says).
     response_topics: ResponseTopics,
     /// Commands dropped because the station's queue was full, for a rate-limited log line.
-    busy_drops: RateLimited,
+    busy_drops: RateLimitedLog,
 }
 
 type Loaded = Result<Option<BlobCursor>, outbox::OutboxError>;
@@ -98,7 +98,7 @@ impl Delivery {
         };
         Delivery {
             response_topics: ResponseTopics::new(&topics, &opts.response_topic_prefixes),
-            busy_drops: RateLimited::default(),
+            busy_drops: RateLimitedLog::default(),
             commands,
             outbound,
             opts,
@@ -315,7 +315,7 @@ impl Delivery {
             correlation: properties.and_then(|p| p.correlation_data.clone()),
         };
         if commands.try_send(command).is_err()
-            && let Some(held_back) = self.busy_drops.allow(Instant::now())
+            && let Some(held_back) = self.busy_drops.allow()
         {
             warn!(
                 held_back,

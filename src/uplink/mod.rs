@@ -16,7 +16,6 @@ pub mod chunk;
 mod delivery;
 mod options;
 pub mod presence;
-mod rate_limited;
 pub mod response_topic;
 pub mod side;
 pub mod tls;

@@ -6,12 +6,10 @@
 //! (`[commands] response_topic_prefixes`); anything else goes to the default responses topic,
 //! with a rate-limited warning.
 
-use std::time::Instant;
-
 use tracing::warn;
 
-use super::rate_limited::RateLimited;
 use super::topics::{PREFIX, Topics};
+use crate::logging::RateLimitedLog;
 
 /// The longest response topic accepted, bytes.
 pub const MAX_TOPIC_BYTES: usize = 256;
@@ -36,7 +34,7 @@ pub fn prefix_problem(prefix: &str) -> Option<&'static str> {
 pub struct ResponseTopics {
     default: String,
     prefixes: Vec<String>,
-    warnings: RateLimited,
+    warnings: RateLimitedLog,
 }
 
 impl ResponseTopics {
@@ -49,7 +47,7 @@ impl ResponseTopics {
                 .filter(|p| prefix_problem(p).is_none())
                 .cloned()
                 .collect(),
-            warnings: RateLimited::default(),
+            warnings: RateLimitedLog::default(),
         }
     }
 
@@ -83,7 +81,7 @@ impl ResponseTopics {
     }
 
     fn warn_refused(&mut self, len: usize) {
-        let Some(held_back) = self.warnings.allow(Instant::now()) else {
+        let Some(held_back) = self.warnings.allow() else {
             return;
         };
         // The topic itself is the sender's text: its length only.

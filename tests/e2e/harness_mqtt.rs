@@ -373,3 +373,46 @@ pub fn start_daemon_logging(setup: &StationSetup, filter: &str) -> Proc {
             .stdout(Stdio::null()),
     )
 }
+
+/// Makes the case system's command-signing key (`<dir>/case-sign/station.jwk`) and trusts its
+/// public half for MQTT commands; `extra` config follows the `[commands]` table.
+pub fn trust_case_system_commands(setup: &StationSetup, extra: &str) {
+    let keys = setup.dir.join("case-sign");
+    let status = Command::new(bin())
+        .args(["keygen", "--out"])
+        .arg(&keys)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    setup.append_config(&format!(
+        "[commands]\ntrusted_keys = [\"{}\"]\n\n{extra}\n",
+        keys.join("station.pub.jwk").display()
+    ));
+}
+
+/// A command signed with `<dir>/case-sign/station.jwk`, sent by the Python case-system peer
+/// (`extra`: its options, e.g. `--timeout 240`); the response, or `{"timeout": true}`.
+pub fn send_command(
+    port: u16,
+    dir: &Path,
+    command: &str,
+    args: serde_json::Value,
+    extra: &[&str],
+) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(peer_script("commander.py"))
+        .args(["--port", &port.to_string(), "--station", STATION, "--key"])
+        .arg(dir.join("case-sign/station.jwk"))
+        .args(extra)
+        .arg(command)
+        .arg(args.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -118,42 +118,6 @@ impl Watchdog {
     }
 }
 
-/// Trusts `case-sign/station.pub.jwk` for MQTT commands.
-fn trust_commands(setup: &StationSetup) -> PathBuf {
-    let keys = setup.dir.join("case-sign");
-    let status = Command::new(bin())
-        .args(["keygen", "--out"])
-        .arg(&keys)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    setup.append_config(&format!(
-        "[commands]\ntrusted_keys = [\"{}\"]\n",
-        keys.join("station.pub.jwk").display()
-    ));
-    keys.join("station.jwk")
-}
-
-/// A signed command through the Python case-system peer; its response.
-fn signed(port: u16, key: &Path, command: &str, args: Value, timeout_secs: u64) -> Value {
-    let out = Command::new(python())
-        .arg(peer_script("commander.py"))
-        .args(["--port", &port.to_string(), "--station", STATION, "--key"])
-        .arg(key)
-        .args(["--timeout", &timeout_secs.to_string()])
-        .arg(command)
-        .arg(args.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn open_session(socket: &Path, case_ref: &str, daemon: &Proc) {
     let opened = control(
         socket,
@@ -223,7 +187,7 @@ fn a_sixty_page_feeder_batch_leaves_the_station_answering() {
             )
         ),
     );
-    let case_key = trust_commands(&setup);
+    trust_case_system_commands(&setup, "");
     let consumer = RefConsumer::start(broker.port, &setup, &dir.path().join("case"), None);
     let watchdog = Watchdog::listen(&dir.path().join("notify.sock"));
     let daemon = Proc::spawn(
@@ -294,24 +258,30 @@ fn a_sixty_page_feeder_batch_leaves_the_station_answering() {
 
     // Through a signed MQTT command: the response comes when the batch ends.
     let probe = StatusProbe::start(socket.clone());
-    let opened = signed(
+    let opened = send_command(
         broker.port,
-        &case_key,
+        dir.path(),
         "open_session",
         json!({"case_ref": "BATCH-MQTT"}),
-        20,
+        &["--timeout", "20"],
     );
     accepted(&opened, &daemon);
-    let batch = signed(
+    let batch = send_command(
         broker.port,
-        &case_key,
+        dir.path(),
         "capture",
         json!({"source": "feeder", "label": "batch-mqtt"}),
-        240,
+        &["--timeout", "240"],
     );
     assert_eq!(accepted(&batch, &daemon)["pages"], PAGES, "{batch}");
     let (slowest, failure) = probe.finish();
-    let closed = signed(broker.port, &case_key, "close_session", json!({}), 60);
+    let closed = send_command(
+        broker.port,
+        dir.path(),
+        "close_session",
+        json!({}),
+        &["--timeout", "60"],
+    );
     let closed = accepted(&closed, &daemon);
     let record = stored_record(&consumer, closed["record_id"].as_str().unwrap(), &daemon);
     assert_eq!(labelled_pages(&record, "batch-mqtt"), PAGES as usize);
@@ -400,7 +370,7 @@ fn sigterm_in_the_middle_of_a_feeder_batch_keeps_the_pages_scanned() {
     let log = daemon.stderr();
     let scanned = log.matches("page scanned").count() as u64;
     assert!(
-        scanned >= 3 && scanned < PAGES,
+        (3..PAGES).contains(&scanned),
         "{scanned} pages scanned\n{log}"
     );
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 use crate::harness_idcard::{plain, start_scenario_sim};
+use crate::harness_mqtt::{send_command, trust_case_system_commands};
 
 /// A resident card, then a 2023 foreign permanent residence card, each placed once.
 const TWO_CARDS: &str = r#"
@@ -39,36 +40,8 @@ remove = true
 /// A station that accepts commands signed by `case-sign/station.jwk`.
 fn station(dir: &Path, port: u16, link: &Path, extra: &str) -> StationSetup {
     let setup = setup_station(dir, port, link);
-    let status = Command::new(bin())
-        .args(["keygen", "--out"])
-        .arg(dir.join("case-sign"))
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    setup.append_config(&format!(
-        "[commands]\ntrusted_keys = [\"{}\"]\n\n{extra}\n",
-        dir.join("case-sign/station.pub.jwk").display()
-    ));
+    trust_case_system_commands(&setup, extra);
     setup
-}
-
-fn send(port: u16, dir: &Path, command: &str, args: Value, extra: &[&str]) -> Value {
-    let out = Command::new(python())
-        .arg(peer_script("commander.py"))
-        .args(["--port", &port.to_string(), "--station", STATION, "--key"])
-        .arg(dir.join("case-sign/station.jwk"))
-        .args(extra)
-        .arg(command)
-        .arg(args.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn local(setup: &StationSetup, args: &[&str]) -> Value {
@@ -117,7 +90,7 @@ fn commands_are_authenticated_and_only_the_case_systems_are_answered() {
     let daemon = start_daemon(&setup);
     let port = broker.port;
     let d = dir.path();
-    let ping = send(port, d, "ping", json!({}), &[]);
+    let ping = send_command(port, d, "ping", json!({}), &[]);
     assert_eq!(ping["status"], "accepted", "{ping}\n{}", daemon.stderr());
     assert_eq!(ping["result"]["pong"], true);
 
@@ -127,7 +100,7 @@ fn commands_are_authenticated_and_only_the_case_systems_are_answered() {
     let unanswered = |extra: &[&str]| {
         let mut args = vec!["--timeout", "2"];
         args.extend_from_slice(extra);
-        let response = send(port, d, "ping", json!({}), &args);
+        let response = send_command(port, d, "ping", json!({}), &args);
         assert_eq!(response, json!({"timeout": true}), "{extra:?} was answered");
     };
     unanswered(&["--unsigned"]);
@@ -155,7 +128,7 @@ fn commands_are_authenticated_and_only_the_case_systems_are_answered() {
         json!({"timeout": true}),
         "a foreign key was answered"
     );
-    let first = send(port, d, "ping", json!({}), &["--id", "once"]);
+    let first = send_command(port, d, "ping", json!({}), &["--id", "once"]);
     assert_eq!(first["status"], "accepted");
     unanswered(&["--id", "once"]);
     unanswered(&["--iat-offset=-900"]);
@@ -164,20 +137,20 @@ fn commands_are_authenticated_and_only_the_case_systems_are_answered() {
     unanswered(&["--station-claim", "elsewhere"]);
     // Signed, fresh and new but wrong: answered, once.
     assert_eq!(
-        reason(&send(port, d, "open_session", json!({}), &[])),
+        reason(&send_command(port, d, "open_session", json!({}), &[])),
         "malformed"
     );
     assert_eq!(
-        reason(&send(port, d, "reboot", json!({}), &[])),
+        reason(&send_command(port, d, "reboot", json!({}), &[])),
         "unknown_command"
     );
     assert_eq!(
-        reason(&send(port, d, "close_session", json!({}), &[])),
+        reason(&send_command(port, d, "close_session", json!({}), &[])),
         "no_session"
     );
 
     // Nothing changed: no session, no record; the refusals are counted.
-    let status = send(port, d, "status", json!({}), &[]);
+    let status = send_command(port, d, "status", json!({}), &[]);
     assert_eq!(status["result"]["session"], Value::Null, "{status}");
     let rejected = &status["result"]["rejected_commands"];
     for code in [
@@ -214,7 +187,7 @@ fn responses_never_go_to_the_stations_own_or_another_stations_topics() {
     let daemon = start_daemon(&setup);
     let port = broker.port;
     let d = dir.path();
-    let ping = send(port, d, "ping", json!({}), &[]);
+    let ping = send_command(port, d, "ping", json!({}), &[]);
     assert_eq!(ping["status"], "accepted", "{ping}\n{}", daemon.stderr());
     let default = format!("countersign/v1/{STATION}/responses");
     for (asked, allowed) in [
@@ -227,7 +200,7 @@ fn responses_never_go_to_the_stations_own_or_another_stations_topics() {
         (format!("{default}/case-7"), true),
         ("casesys/replies/w1/42".to_string(), true),
     ] {
-        let out = send(
+        let out = send_command(
             port,
             d,
             "ping",
@@ -457,7 +430,7 @@ fn a_session_gathers_two_cards_into_one_record() {
             .stdout(std::fs::File::create(&events_log).unwrap()),
     );
     std::thread::sleep(Duration::from_millis(500));
-    let opened = send(
+    let opened = send_command(
         port,
         d,
         "open_session",
@@ -471,7 +444,7 @@ fn a_session_gathers_two_cards_into_one_record() {
         daemon.stderr()
     );
     assert_eq!(
-        reason(&send(
+        reason(&send_command(
             port,
             d,
             "open_session",
@@ -486,7 +459,7 @@ fn a_session_gathers_two_cards_into_one_record() {
         case.next_record(Duration::from_millis(500)).is_none(),
         "nothing is sent while the session is open"
     );
-    let closed = send(port, d, "close_session", json!({}), &[]);
+    let closed = send_command(port, d, "close_session", json!({}), &[]);
     assert_eq!(closed["status"], "accepted", "{closed}");
     assert_eq!(closed["result"]["identities"], 2);
     let record = case
@@ -686,9 +659,9 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
     let daemon = start_daemon(&setup);
     let (port, d) = (broker.port, dir.path());
     wait_until(Duration::from_secs(20), "the station to answer", || {
-        send(port, d, "ping", json!({}), &[])["status"] == "accepted"
+        send_command(port, d, "ping", json!({}), &[])["status"] == "accepted"
     });
-    let opened = send(
+    let opened = send_command(
         port,
         d,
         "open_session",
@@ -705,7 +678,7 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
         "application_form",
     ];
     for label in labels {
-        let r = send(
+        let r = send_command(
             port,
             d,
             "capture",
@@ -715,7 +688,7 @@ fn marriage_registration_arrives_as_one_record_for_the_reference_consumer() {
         assert_eq!(r["status"], "accepted", "{r}\n{}", daemon.stderr());
         std::thread::sleep(Duration::from_millis(600));
     }
-    let closed = send(port, d, "close_session", json!({}), &[]);
+    let closed = send_command(port, d, "close_session", json!({}), &[]);
     assert_eq!(closed["status"], "accepted", "{closed}");
     assert_eq!(closed["result"]["pages"], 4);
 
