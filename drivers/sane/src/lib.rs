@@ -8,6 +8,9 @@
 //! Every byte scanimage writes (pages, stdout, stderr) is untrusted: pages are checked against
 //! their format's signature and size limit, and status lines are parsed without panicking.
 
+// The one unsafe call (kill(2) of scanimage's process group) is allowed at its spot.
+#![deny(unsafe_code)]
+
 mod page;
 mod scanimage;
 mod status;

@@ -405,6 +405,7 @@ fn spawn_reader(
 fn kill_group(child: &mut Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
         // SAFETY: kill(2) with a negative pid signals that process group; no memory involved.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
