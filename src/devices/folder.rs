@@ -5,8 +5,9 @@
 //!
 //! A panic while handling one file (a page the imaging pipeline cannot take) is caught: that file
 //! moves to `failed/` with the reason `processing crashed: <message>` and the thread goes on. A
-//! file that was in the pipeline when the daemon died (the driver's processing marker) goes to
-//! `failed/` on the next start instead of being processed again. File names may be a citizen's
+//! file that was in the pipeline each time the daemon died, three runs in a row (the driver's
+//! processing marker counts them), goes to `failed/` on the next start instead of crash-looping
+//! the service; a single SIGKILL or power cut in the middle of a file does not fail it. File names may be a citizen's
 //! name or ID number: they are logged at debug level only.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -31,7 +32,7 @@ const RETRY_REFUSED: Duration = Duration::from_secs(5);
 
 /// The reason given to a file that was in the pipeline when the daemon died.
 const CRASHED_BEFORE: &str =
-    "processing crashed: the daemon stopped while processing this file (previous run)";
+    "processing crashed: the daemon died while processing this file, three runs in a row";
 
 pub fn spawn(
     name: String,

@@ -1,7 +1,7 @@
 //! Everything the daemon needs from the machine, checked before anything starts, the same way
 //! by `countersign check-config` and `countersign run`: the station's keys, the state directory
 //! (writable, or creatable) and the session data key in it (when it exists), the MQTT password file and `[mqtt.tls]` files, `[commands] trusted_keys`,
-//! and the hot folders (there, directories, writable by this user). Each problem names its
+//! the control socket's group, and the hot folders (there, directories, writable by this user). Each problem names its
 //! configuration key. `run` exits 78 (EX_CONFIG) on any of them, which the unit does not restart
 //! (`RestartPreventExitStatus=78`): a restart cannot fix a missing file.
 
@@ -31,6 +31,11 @@ pub fn check(config: &Config) -> Result<Crypto, Vec<String>> {
         if let Err(e) = crate::record::keys::Keyring::load(std::slice::from_ref(path)) {
             problems.push(format!("commands.trusted_keys: {e}"));
         }
+    }
+    if let Some(group) = &config.session.control_socket_group
+        && let Err(e) = crate::station::control::group_id(group)
+    {
+        problems.push(e.to_string());
     }
     for (name, folder) in &config.folders {
         let key = |k: &str| format!("folders.{name}.{k}");

@@ -207,6 +207,19 @@ fn files_and_folders_the_daemon_needs_are_checked_before_it_starts() {
         refused(&format!("missing TLS {field}"), &s, &[key, &file], &[]);
     }
 
+    let s = station(&dir.path().join("group"));
+    configure(
+        &s,
+        "",
+        "[session]\ncontrol_socket_group = \"no-such-group-for-countersign\"\n",
+    );
+    refused(
+        "control socket group that does not exist",
+        &s,
+        &["session.control_socket_group", "no-such-group-for-countersign"],
+        &[],
+    );
+
     let s = station(&dir.path().join("trusted"));
     let bad = s.dir.join("case-system-command.pub.jwk");
     std::fs::write(&bad, "{ not a key").unwrap();

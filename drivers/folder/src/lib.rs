@@ -157,9 +157,18 @@ pub struct HotFolder {
     unreadable: HashMap<PathBuf, (u32, String)>,
     /// The clock of the latest scan (reads are retried on the scan clock).
     last_scan: Option<Instant>,
-    /// Keys of files that were being processed when a previous run died (from the marker).
-    crashed: HashSet<String>,
+    /// Files being processed when earlier runs died, by key: how many runs in a row died on
+    /// each (from the marker).
+    died_on: HashMap<String, u32>,
+    /// The file being processed now, with the runs (this one included) that took it up.
+    current: Option<(String, u32)>,
 }
+
+/// A file on which this many runs in a row died goes to `failed/`. One death proves nothing (a
+/// SIGKILL, a power cut or an upgrade can land in any file's processing); three in a row is a
+/// file that kills the process (an abort, a segfault in a C decoder, the OOM killer) and would
+/// otherwise crash-loop the service.
+pub const DEATHS_BEFORE_FAILED: u32 = 3;
 
 /// The media type of a page by its extension.
 pub fn media_type(extension: &str) -> &'static str {
@@ -203,7 +212,7 @@ impl HotFolder {
         }
         std::fs::create_dir_all(done)?;
         std::fs::create_dir_all(failed)?;
-        let crashed = read_marker(&dir.join(PROCESSING_MARKER));
+        let died_on = read_marker(&dir.join(PROCESSING_MARKER));
         Ok(HotFolder {
             dir: dir.to_path_buf(),
             done: done.to_path_buf(),
@@ -213,7 +222,8 @@ impl HotFolder {
             deferred: HashMap::new(),
             unreadable: HashMap::new(),
             last_scan: None,
-            crashed,
+            died_on,
+            current: None,
         })
     }
 
@@ -426,29 +436,39 @@ impl HotFolder {
         Ok(bytes)
     }
 
-    /// Whether the file with this key was being processed when a previous run died.
+    /// Whether [`DEATHS_BEFORE_FAILED`] runs in a row died while processing the file with this
+    /// key: it is not to be processed again.
     pub fn crashed_while_processing(&self, key: &str) -> bool {
-        self.crashed.contains(key)
+        self.died_on
+            .get(key)
+            .is_some_and(|&n| n >= DEATHS_BEFORE_FAILED)
     }
 
     /// Records, durably, that the file with this key is being processed: if the process dies
-    /// before [`HotFolder::end_processing`], the next [`HotFolder::open`] knows it.
-    pub fn begin_processing(&self, key: &str) -> std::io::Result<()> {
-        let mut keys: Vec<&str> = self.crashed.iter().map(String::as_str).collect();
-        keys.push(key);
-        self.write_marker(&keys)
+    /// before [`HotFolder::end_processing`], the next [`HotFolder::open`] counts it.
+    pub fn begin_processing(&mut self, key: &str) -> std::io::Result<()> {
+        let runs = self.died_on.remove(key).unwrap_or(0) + 1;
+        self.current = Some((key.to_string(), runs));
+        self.write_marker()
     }
 
-    /// The file being processed was handled (whatever became of it).
-    pub fn end_processing(&self) -> std::io::Result<()> {
-        let keys: Vec<&str> = self.crashed.iter().map(String::as_str).collect();
-        self.write_marker(&keys)
+    /// The file being processed was handled (whatever became of it): its count is forgotten.
+    pub fn end_processing(&mut self) -> std::io::Result<()> {
+        if self.current.take().is_none() {
+            return Ok(());
+        }
+        self.write_marker()
     }
 
-    /// Keeps the marker to the keys still pending (or removes it), synced to disk.
-    fn write_marker(&self, keys: &[&str]) -> std::io::Result<()> {
+    /// Keeps the marker to the keys still pending, `<key> <runs>` a line (or removes it), synced
+    /// to disk.
+    fn write_marker(&self) -> std::io::Result<()> {
         let marker = self.dir.join(PROCESSING_MARKER);
-        if keys.is_empty() {
+        let mut text = String::new();
+        for (key, runs) in self.died_on.iter().chain(self.current.as_ref().map(|(k, n)| (k, n))) {
+            text.push_str(&format!("{key} {runs}\n"));
+        }
+        if text.is_empty() {
             match std::fs::remove_file(&marker) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -456,8 +476,6 @@ impl HotFolder {
             }
         } else {
             let tmp = self.dir.join(format!("{PROCESSING_MARKER}.tmp"));
-            let mut text = keys.join("\n");
-            text.push('\n');
             {
                 let mut f = std::fs::OpenOptions::new()
                     .write(true)
@@ -521,31 +539,35 @@ impl HotFolder {
         reason: &str,
     ) -> std::io::Result<PathBuf> {
         let dest = self.finish(path, Some(reason))?;
-        self.crashed.remove(key);
-        self.end_processing()?;
+        self.died_on.remove(key);
+        self.write_marker()?;
         Ok(dest)
     }
 }
 
-/// The keys in a processing marker (none when there is no marker or it cannot be read).
-fn read_marker(marker: &Path) -> HashSet<String> {
+/// The keys in a processing marker with the runs that died on each (none when there is no
+/// marker or it cannot be read; a line without a count is one death).
+fn read_marker(marker: &Path) -> HashMap<String, u32> {
     let Ok(file) = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(marker)
     else {
-        return HashSet::new();
+        return HashMap::new();
     };
     if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return HashSet::new();
+        return HashMap::new();
     }
     let mut text = String::new();
     // A marker holds a few keys of ~90 bytes; anything larger is not ours.
     let _ = file.take(64 * 1024).read_to_string(&mut text);
     text.lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("folder:"))
-        .map(String::from)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let key = fields.next().filter(|k| k.starts_with("folder:"))?;
+            let runs = fields.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            Some((key.to_string(), runs))
+        })
         .collect()
 }
 

@@ -261,16 +261,33 @@ fn the_intake_key_is_deterministic_and_carries_no_name() {
     assert_ne!(key, intake_key("scan", name, 6, "ac"));
 }
 
+/// Runs that die while a file is processed (`begin` without `end`, then a new `open`).
+fn die_on(dir: &Path, key: &str, times: u32) {
+    for _ in 0..times {
+        let mut hot = folder(dir, 0);
+        hot.begin_processing(key).unwrap();
+        drop(hot);
+    }
+}
+
 #[test]
-fn a_file_being_processed_when_the_process_died_is_known_after_a_restart() {
+fn a_file_three_runs_in_a_row_died_on_is_known_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let hot = folder(dir.path(), 0);
+    // One or two deaths prove nothing (a SIGKILL, a power cut).
+    die_on(dir.path(), "folder:scan:aaaa", 2);
+    assert!(!folder(dir.path(), 0).crashed_while_processing("folder:scan:aaaa"));
+    // Processed to the end once: the count starts again.
+    let mut hot = folder(dir.path(), 0);
     hot.begin_processing("folder:scan:aaaa").unwrap();
-    drop(hot); // died while processing
+    hot.end_processing().unwrap();
+    drop(hot);
+    die_on(dir.path(), "folder:scan:aaaa", 2);
+    assert!(!folder(dir.path(), 0).crashed_while_processing("folder:scan:aaaa"));
+    die_on(dir.path(), "folder:scan:aaaa", 1);
     let mut hot = folder(dir.path(), 0);
     assert!(hot.crashed_while_processing("folder:scan:aaaa"));
     assert!(!hot.crashed_while_processing("folder:scan:bbbb"));
-    // Another file processed meanwhile keeps the crashed one's key in the marker.
+    // Another file processed meanwhile keeps the crashed one's count in the marker.
     hot.begin_processing("folder:scan:bbbb").unwrap();
     hot.end_processing().unwrap();
     assert!(folder(dir.path(), 0).crashed_while_processing("folder:scan:aaaa"));

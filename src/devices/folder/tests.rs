@@ -106,27 +106,28 @@ fn a_file_that_crashes_the_pipeline_goes_to_failed_and_the_folder_goes_on() {
 }
 
 #[test]
-fn a_file_in_the_pipeline_when_the_daemon_died_goes_to_failed_at_the_next_start() {
+fn a_file_in_the_pipeline_when_the_daemon_died_three_times_goes_to_failed_at_the_next_start() {
     let (dir, inbox) = inbox();
     std::fs::write(inbox.join("p.jpg"), b"a page that killed the process").unwrap();
     std::fs::write(inbox.join("q.jpg"), b"another page").unwrap();
-    // The previous run noted p.jpg as being processed and died.
-    let hot = HotFolder::open(
-        &inbox,
-        &inbox.join("done"),
-        &inbox.join("failed"),
-        Options {
-            settle: Duration::ZERO,
-            max_file_bytes: 1000,
-            extensions: vec!["jpg".into()],
-        },
-    )
-    .unwrap();
-    let mut probe = hot;
-    probe.scan(Instant::now()).unwrap();
-    let file = probe.read(&inbox.join("p.jpg")).unwrap();
-    probe.begin_processing(&file.key("scan")).unwrap();
-    drop(probe);
+    // The previous runs noted p.jpg as being processed and died, three times in a row.
+    for _ in 0..folder::DEATHS_BEFORE_FAILED {
+        let mut probe = HotFolder::open(
+            &inbox,
+            &inbox.join("done"),
+            &inbox.join("failed"),
+            Options {
+                settle: Duration::ZERO,
+                max_file_bytes: 1000,
+                extensions: vec!["jpg".into()],
+            },
+        )
+        .unwrap();
+        probe.scan(Instant::now()).unwrap();
+        let file = probe.read(&inbox.join("p.jpg")).unwrap();
+        probe.begin_processing(&file.key("scan")).unwrap();
+        drop(probe);
+    }
 
     let running = run(dir, inbox.clone());
     let (_, bytes) = running
