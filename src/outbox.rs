@@ -15,6 +15,8 @@
 mod admin;
 mod commands;
 mod progress;
+#[cfg(test)]
+mod props;
 pub mod recover;
 pub mod reserve;
 mod session;

@@ -32,6 +32,10 @@ pub struct ImagingConfig {
     /// Cut off when a corner is closer to the frame edge than this percentage of its shorter side.
     #[serde(default = "default_margin")]
     pub edge_margin_percent: Limit,
+    /// The pixel budget of one page: larger images are refused from their header, before any
+    /// decoding, and kept as captured (bounds one page's transient memory, docs/capture.md).
+    #[serde(default = "default_megapixels")]
+    pub max_megapixels: Bounded<1, 100>,
 }
 
 impl Default for ImagingConfig {
@@ -45,6 +49,7 @@ impl Default for ImagingConfig {
             min_brightness: default_brightness(),
             max_clipped_percent: default_clipped(),
             edge_margin_percent: default_margin(),
+            max_megapixels: default_megapixels(),
         }
     }
 }
@@ -62,6 +67,7 @@ impl ImagingConfig {
                 max_clipped_percent: self.max_clipped_percent.0,
                 edge_margin_percent: self.edge_margin_percent.0,
             },
+            max_megapixels: self.max_megapixels.get() as u32,
         }
     }
 }
@@ -103,6 +109,9 @@ fn default_brightness() -> Limit {
 fn default_clipped() -> Limit {
     Limit(QualityThresholds::default().max_clipped_percent)
 }
+fn default_megapixels() -> Bounded<1, 100> {
+    Bounded(u64::from(crate::imaging::DEFAULT_MEGAPIXELS))
+}
 fn default_margin() -> Limit {
     Limit(QualityThresholds::default().edge_margin_percent)
 }
@@ -121,6 +130,11 @@ mod tests {
         let o = c.options();
         assert_eq!((o.mode, o.dpi, o.page), (Mode::Bw, 200, PageSize::Detected));
         assert_eq!(o.quality.min_sharpness, 80.0);
+        assert_eq!(o.max_megapixels, crate::imaging::DEFAULT_MEGAPIXELS);
+        let c: ImagingConfig = toml::from_str("max_megapixels = 20").unwrap();
+        assert_eq!(c.options().max_megapixels, 20);
+        assert!(toml::from_str::<ImagingConfig>("max_megapixels = 0").is_err());
+        assert!(toml::from_str::<ImagingConfig>("max_megapixels = 101").is_err());
         assert!(toml::from_str::<ImagingConfig>("dpi = 20").is_err());
         assert!(toml::from_str::<ImagingConfig>("mode = \"sepia\"").is_err());
         assert!(toml::from_str::<ImagingConfig>("min_brightness = -1").is_err());

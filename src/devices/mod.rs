@@ -2,6 +2,8 @@
 //! own supervisor (a thread for blocking serial I/O) that opens the device, recovers it with
 //! bounded backoff when it goes away, and reports what it read as a [`DeviceEvent`].
 
+#[cfg(test)]
+mod bursts;
 pub mod camera;
 pub mod folder;
 pub mod id_reader;

@@ -5,7 +5,12 @@
 //! the source. What the pipeline cannot take (a PDF from a hot folder, a file that is not a
 //! decodable image) is kept unchanged as the `page`, with the reason in the report: a page is
 //! never dropped for failing to process.
+//!
+//! The pipeline runs behind `catch_unwind`: a page that makes it panic (a decoder bug reached by a
+//! hostile file) is kept as captured with the reason, and the device thread that called goes on.
+//! Images over the pixel budget (`[imaging] max_megapixels`) are refused from their header.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -71,6 +76,29 @@ fn processable(media_type: &str) -> bool {
 
 /// Repairs, processes and wraps one page.
 pub fn page(raw: Vec<u8>, media_type: &str, label: Option<String>, opts: &ProcessOptions) -> Page {
+    page_with(raw, media_type, label, opts, imaging::process)
+}
+
+/// The pipeline `page` runs (a parameter so tests can inject one that panics).
+type Pipeline = fn(&[u8], &ProcessOptions) -> Result<imaging::Processed, imaging::ImagingError>;
+
+/// What a panic carried, for the page's note: its message if it is text, cut short.
+fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    text.chars().take(200).collect()
+}
+
+fn page_with(
+    raw: Vec<u8>,
+    media_type: &str,
+    label: Option<String>,
+    opts: &ProcessOptions,
+    pipeline: Pipeline,
+) -> Page {
     let mut report = PageReport {
         processed: false,
         found: None,
@@ -98,19 +126,28 @@ pub fn page(raw: Vec<u8>, media_type: &str, label: Option<String>, opts: &Proces
             report,
         };
     }
-    let raw = if media_type == "image/jpeg" {
-        match imaging::ensure_huffman_tables(&raw) {
-            std::borrow::Cow::Owned(repaired) => {
-                report.dht_inserted = true;
-                repaired
-            }
-            std::borrow::Cow::Borrowed(_) => raw,
-        }
+    let repaired = if media_type == "image/jpeg" {
+        catch_unwind(|| match imaging::ensure_huffman_tables(&raw) {
+            std::borrow::Cow::Owned(repaired) => Some(repaired),
+            std::borrow::Cow::Borrowed(_) => None,
+        })
+        .unwrap_or(None)
     } else {
-        raw
+        None
+    };
+    let raw = match repaired {
+        Some(repaired) => {
+            report.dht_inserted = true;
+            repaired
+        }
+        None => raw,
     };
     report.original_bytes = raw.len();
-    match imaging::process(&raw, opts) {
+    // The pipeline only reads `raw` and `opts`: nothing it could leave half-changed is used after
+    // a panic, so asserting unwind safety is sound.
+    let outcome = catch_unwind(AssertUnwindSafe(|| pipeline(&raw, opts)))
+        .unwrap_or_else(|p| Err(imaging::ImagingError::Panicked(panic_reason(p.as_ref()))));
+    match outcome {
         Ok(p) => {
             report.processed = true;
             report.found = Some(p.found);
@@ -207,6 +244,134 @@ pub fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A blank greyscale PNG of `side`×`side` pixels: a few hundred KB for 100 MP.
+    pub(crate) fn blank_png(side: u32) -> Vec<u8> {
+        use image::ImageEncoder;
+        use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+        let pixels = vec![255u8; side as usize * side as usize];
+        let mut png = Vec::new();
+        PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::NoFilter)
+            .write_image(&pixels, side, side, image::ExtendedColorType::L8)
+            .unwrap();
+        png
+    }
+
+    /// The PNG signature and an IHDR declaring `width`×`height` 8-bit RGB, then an IDAT that
+    /// is not a zlib stream: only a decoder that never looks at the pixels refuses it for its size.
+    fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            let crc = crc32(&out[start..]);
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        chunk(&mut png, b"IHDR", &ihdr);
+        chunk(&mut png, b"IDAT", b"not a zlib stream");
+        chunk(&mut png, b"IEND", b"");
+        png
+    }
+
+    #[test]
+    fn an_image_over_the_pixel_budget_is_refused_from_its_header() {
+        let opts = ProcessOptions::default();
+        // 100 MP: over the default 64 MP budget. Its pixels are garbage: a Size error (not a
+        // Decode error) proves it was refused before any decoding.
+        let p = page(png_header_only(10_000, 10_000), "image/png", None, &opts);
+        assert!(!p.report.processed);
+        let note = p.report.note.clone().unwrap_or_default();
+        assert!(
+            note.contains("10000x10000") && note.contains("64 megapixels"),
+            "{note}"
+        );
+        assert_eq!(p.evidence.len(), 1);
+        assert_eq!(p.evidence[0].role, "page");
+        // Within the budget, the same garbage reaches the decoder.
+        let p = page(png_header_only(4_000, 4_000), "image/png", None, &opts);
+        let note = p.report.note.clone().unwrap_or_default();
+        assert!(note.contains("cannot decode PNG"), "{note}");
+        // A real, blank 100 MP PNG (a small file) is refused the same way, and quickly.
+        let png = blank_png(10_000);
+        let start = Instant::now();
+        let p = page(png, "image/png", None, &opts);
+        let note = p.report.note.clone().unwrap_or_default();
+        assert!(note.contains("outside the accepted size"), "{note}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // A lower budget from [imaging] max_megapixels applies too.
+        let tight = ProcessOptions {
+            max_megapixels: 1,
+            ..opts
+        };
+        let p = page(blank_png(1_200), "image/png", None, &tight);
+        let note = p.report.note.clone().unwrap_or_default();
+        assert!(note.contains("1 megapixels"), "{note}");
+    }
+
+    fn panicking_pipeline(
+        _: &[u8],
+        _: &ProcessOptions,
+    ) -> Result<imaging::Processed, imaging::ImagingError> {
+        panic!("index out of bounds: injected by the test")
+    }
+
+    #[test]
+    fn a_panic_in_the_pipeline_is_a_page_kept_as_captured_and_the_thread_goes_on() {
+        let scene = imaging::testgen::scene(3, &imaging::testgen::SceneOptions::default());
+        let jpeg = scene.jpeg.clone();
+        // A device thread: two pages that panic the pipeline, then a good one.
+        let worker = std::thread::spawn(move || {
+            let opts = ProcessOptions::default();
+            let mut pages = Vec::new();
+            for _ in 0..2 {
+                pages.push(page_with(
+                    jpeg.clone(),
+                    "image/jpeg",
+                    Some("form".into()),
+                    &opts,
+                    panicking_pipeline,
+                ));
+            }
+            pages.push(page(jpeg, "image/jpeg", Some("form".into()), &opts));
+            pages
+        });
+        let pages = worker
+            .join()
+            .expect("the device thread survived the panics");
+        for failed in &pages[..2] {
+            assert!(!failed.report.processed);
+            assert_eq!(failed.evidence.len(), 1);
+            assert_eq!(failed.evidence[0].role, "page");
+            assert_eq!(failed.evidence[0].bytes, scene.jpeg, "kept as captured");
+            assert_eq!(failed.evidence[0].label.as_deref(), Some("form"));
+            let summary = failed.report.summary();
+            assert!(
+                summary.contains("imaging pipeline failed") && summary.contains("injected"),
+                "{summary}"
+            );
+        }
+        assert!(pages[2].report.processed, "{:?}", pages[2].report);
+    }
 
     #[test]
     fn a_pdf_and_an_undecodable_image_are_kept_unchanged() {

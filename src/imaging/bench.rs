@@ -6,7 +6,7 @@ use super::error::ImagingError;
 
 /// The pipeline's own decode: YCbCr planes plus the DCT-scaled detection image.
 pub fn decode_pipeline(jpeg: &[u8]) -> Result<(usize, usize), ImagingError> {
-    let d = codec::decode(jpeg, true)?;
+    let d = codec::decode(jpeg, true, codec::MAX_MEGAPIXELS as u32)?;
     Ok((d.frame.width, d.frame.height))
 }
 

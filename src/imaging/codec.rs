@@ -7,8 +7,12 @@
 use super::error::{ImagingError, decode_err};
 use super::plane::{Frame, Plane};
 
-/// Inputs larger than this are refused before any allocation (a 16 MP camera has 16).
+/// The highest pixel budget `[imaging] max_megapixels` may set (a 16 MP camera has 16).
 pub const MAX_MEGAPIXELS: u64 = 100;
+/// The default pixel budget of one page: larger inputs are refused from their header, before any
+/// pixel is decoded (the transient memory of one page is about 8 bytes per pixel at worst: a
+/// 16-bit RGBA PNG decoded, converted to RGB, then to planes; docs/capture.md).
+pub const DEFAULT_MEGAPIXELS: u32 = 64;
 /// The detection image's longer side is at most this (a power-of-two reduction of the input).
 pub const DETECT_MAX_SIDE: usize = 1280;
 
@@ -42,13 +46,16 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ImagingError> {
     }
 }
 
-fn check_size(width: usize, height: usize) -> Result<(), ImagingError> {
+/// Refuses an image whose declared size is zero or over `max_megapixels` (read from its header,
+/// so nothing has been allocated for it yet).
+fn check_size(width: usize, height: usize, max_megapixels: u32) -> Result<(), ImagingError> {
     let pixels = width as u64 * height as u64;
-    if width == 0 || height == 0 || pixels > MAX_MEGAPIXELS * 1_000_000 {
+    let max = u64::from(max_megapixels).min(MAX_MEGAPIXELS);
+    if width == 0 || height == 0 || pixels > max * 1_000_000 {
         return Err(ImagingError::Size {
             width: width as u64,
             height: height as u64,
-            max: MAX_MEGAPIXELS,
+            max,
         });
     }
     Ok(())
@@ -64,12 +71,12 @@ pub fn reduction_for(width: usize, height: usize) -> usize {
 }
 
 /// Decodes `bytes` (JPEG with Huffman tables already ensured, PNG or TIFF). `colour` false
-/// decodes luma only.
-pub fn decode(bytes: &[u8], colour: bool) -> Result<Decoded, ImagingError> {
+/// decodes luma only. Images over `max_megapixels` are refused from their header.
+pub fn decode(bytes: &[u8], colour: bool, max_megapixels: u32) -> Result<Decoded, ImagingError> {
     match sniff(bytes)? {
-        Format::Jpeg => decode_jpeg(bytes, colour),
+        Format::Jpeg => decode_jpeg(bytes, colour, max_megapixels),
         format => {
-            let frame = decode_other(bytes, format, colour)?;
+            let frame = decode_other(bytes, format, colour, max_megapixels)?;
             let reduction = reduction_for(frame.width, frame.height);
             let small = frame.y.box_down(reduction);
             Ok(Decoded {
@@ -81,23 +88,36 @@ pub fn decode(bytes: &[u8], colour: bool) -> Result<Decoded, ImagingError> {
     }
 }
 
-fn decode_other(bytes: &[u8], format: Format, colour: bool) -> Result<Frame, ImagingError> {
+fn decode_other(
+    bytes: &[u8],
+    format: Format,
+    colour: bool,
+    max_megapixels: u32,
+) -> Result<Frame, ImagingError> {
     let (name, fmt) = match format {
         Format::Png => ("PNG", image::ImageFormat::Png),
         _ => ("TIFF", image::ImageFormat::Tiff),
     };
+    // The decoder's own allocations are bounded too: 8 bytes per pixel of the budget (16-bit RGBA).
+    let limits = || {
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(u64::from(max_megapixels).min(MAX_MEGAPIXELS) * 1_000_000 * 8);
+        limits
+    };
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), fmt);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_MEGAPIXELS * 1_000_000 * 8);
-    reader.limits(limits);
+    reader.limits(limits());
+    // IHDR (PNG) or the first IFD's tags (TIFF) only: no pixel is decoded here.
     let (w, h) = reader.into_dimensions().map_err(|e| decode_err(name, e))?;
-    check_size(w as usize, h as usize)?;
+    check_size(w as usize, h as usize, max_megapixels)?;
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), fmt);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_MEGAPIXELS * 1_000_000 * 8);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| decode_err(name, e))?;
-    let rgb = img.to_rgb8();
+    reader.limits(limits());
+    // `into_rgb8` moves an 8-bit RGB image instead of copying it, and the decoded image (16-bit or
+    // with alpha) is dropped before the planes are made: one page's peak stays near 5 bytes per
+    // pixel for 8-bit RGB, 11 for 16-bit RGBA (docs/capture.md).
+    let rgb = reader
+        .decode()
+        .map_err(|e| decode_err(name, e))?
+        .into_rgb8();
     Ok(Frame::from_rgb(
         w as usize,
         h as usize,
@@ -107,13 +127,13 @@ fn decode_other(bytes: &[u8], format: Format, colour: bool) -> Result<Frame, Ima
 }
 
 #[cfg(feature = "turbojpeg")]
-fn decode_jpeg(bytes: &[u8], colour: bool) -> Result<Decoded, ImagingError> {
-    turbo::decode(bytes, colour)
+fn decode_jpeg(bytes: &[u8], colour: bool, max_megapixels: u32) -> Result<Decoded, ImagingError> {
+    turbo::decode(bytes, colour, max_megapixels)
 }
 
 #[cfg(not(feature = "turbojpeg"))]
-fn decode_jpeg(bytes: &[u8], colour: bool) -> Result<Decoded, ImagingError> {
-    let frame = pure::decode(bytes, colour)?;
+fn decode_jpeg(bytes: &[u8], colour: bool, max_megapixels: u32) -> Result<Decoded, ImagingError> {
+    let frame = pure::decode(bytes, colour, max_megapixels)?;
     let reduction = reduction_for(frame.width, frame.height);
     let small = frame.y.box_down(reduction);
     Ok(Decoded {
@@ -161,10 +181,14 @@ mod turbo {
         decode_err("JPEG", e)
     }
 
-    pub fn decode(bytes: &[u8], colour: bool) -> Result<Decoded, ImagingError> {
+    pub fn decode(
+        bytes: &[u8],
+        colour: bool,
+        max_megapixels: u32,
+    ) -> Result<Decoded, ImagingError> {
         let mut d = Decompressor::new().map_err(err)?;
         let header = d.read_header(bytes).map_err(err)?;
-        check_size(header.width, header.height)?;
+        check_size(header.width, header.height, max_megapixels)?;
         let reduction = reduction_for(header.width, header.height);
         // The detection image on another core while this one decodes the full frame.
         let (small, frame) = std::thread::scope(|s| {
@@ -331,7 +355,7 @@ mod pure {
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
 
-    pub fn decode(bytes: &[u8], colour: bool) -> Result<Frame, ImagingError> {
+    pub fn decode(bytes: &[u8], colour: bool, max_megapixels: u32) -> Result<Frame, ImagingError> {
         let out = if colour {
             ColorSpace::YCbCr
         } else {
@@ -349,7 +373,7 @@ mod pure {
             .info()
             .ok_or_else(|| decode_err("JPEG", "no frame header"))?;
         let (w, h) = (usize::from(info.width), usize::from(info.height));
-        check_size(w, h)?;
+        check_size(w, h, max_megapixels)?;
         let pixels = d
             .decode()
             .map_err(|e| decode_err("JPEG", format!("{e:?}")))?;

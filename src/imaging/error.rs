@@ -25,6 +25,9 @@ pub enum ImagingError {
     /// Options that cannot work (dpi 0, quality 0).
     #[error("invalid option: {0}")]
     Options(String),
+    /// The pipeline panicked on this input (a bug; the caller caught it and kept the page).
+    #[error("the imaging pipeline failed on this image ({0})")]
+    Panicked(String),
 }
 
 pub(crate) fn decode_err(format: &'static str, reason: impl std::fmt::Display) -> ImagingError {

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use codec::{CODEC, MAX_MEGAPIXELS};
+pub use codec::{CODEC, DEFAULT_MEGAPIXELS, MAX_MEGAPIXELS};
 pub use error::ImagingError;
 pub use geom::iou;
 pub use jpeg::{density, ensure_huffman_tables};
@@ -86,6 +86,9 @@ pub struct ProcessOptions {
     /// JPEG quality 1 to 100.
     pub jpeg_quality: u8,
     pub quality: QualityThresholds,
+    /// The pixel budget of one input: larger images are refused from their header, before any
+    /// decoding (1 to [`MAX_MEGAPIXELS`]).
+    pub max_megapixels: u32,
 }
 
 impl Default for ProcessOptions {
@@ -96,6 +99,7 @@ impl Default for ProcessOptions {
             page: PageSize::A4,
             jpeg_quality: 85,
             quality: QualityThresholds::default(),
+            max_megapixels: DEFAULT_MEGAPIXELS,
         }
     }
 }
@@ -147,7 +151,7 @@ pub fn process(input: &[u8], opts: &ProcessOptions) -> Result<Processed, Imaging
 
     let bytes = ensure_huffman_tables(input);
     let colour = opts.mode == Mode::Colour;
-    let decoded = codec::decode(&bytes, colour)?;
+    let decoded = codec::decode(&bytes, colour, opts.max_megapixels)?;
     lap("decode", &mut timings);
 
     let frame = &decoded.frame;

@@ -334,7 +334,7 @@ fn png_and_tiff_inputs() {
             ..Default::default()
         },
     );
-    let d = codec::decode(&s.jpeg, true).unwrap();
+    let d = codec::decode(&s.jpeg, true, DEFAULT_MEGAPIXELS).unwrap();
     let rgb = d.frame.to_rgb();
     let img = image::RgbImage::from_raw(640, 480, rgb).unwrap();
     for format in [image::ImageFormat::Png, image::ImageFormat::Tiff] {
@@ -486,7 +486,7 @@ fn probe() {
             p.warnings.iter().map(|w| w.kind).collect::<Vec<_>>()
         );
         if iou < 0.95 {
-            let d = codec::decode(&s.jpeg, true).unwrap();
+            let d = codec::decode(&s.jpeg, true, DEFAULT_MEGAPIXELS).unwrap();
             let rgb = d.frame.to_rgb();
             image::save_buffer(
                 format!("/tmp/probe-{seed}.png"),
