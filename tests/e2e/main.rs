@@ -20,6 +20,7 @@ mod capture_daemon;
 mod capture_session;
 mod chaos;
 mod cli;
+mod command_flood;
 mod crash;
 mod delivery;
 mod demo;

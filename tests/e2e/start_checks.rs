@@ -216,7 +216,10 @@ fn files_and_folders_the_daemon_needs_are_checked_before_it_starts() {
     refused(
         "control socket group that does not exist",
         &s,
-        &["session.control_socket_group", "no-such-group-for-countersign"],
+        &[
+            "session.control_socket_group",
+            "no-such-group-for-countersign",
+        ],
         &[],
     );
 

@@ -465,7 +465,11 @@ impl HotFolder {
     fn write_marker(&self) -> std::io::Result<()> {
         let marker = self.dir.join(PROCESSING_MARKER);
         let mut text = String::new();
-        for (key, runs) in self.died_on.iter().chain(self.current.as_ref().map(|(k, n)| (k, n))) {
+        for (key, runs) in self
+            .died_on
+            .iter()
+            .chain(self.current.as_ref().map(|(k, n)| (k, n)))
+        {
             text.push_str(&format!("{key} {runs}\n"));
         }
         if text.is_empty() {
