@@ -117,6 +117,16 @@ fn settled(hot: &mut HotFolder, dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// A hot folder `inbox` beside a secret file (`station.jwk`) the writers must never get at.
+fn beside_a_secret() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("station.jwk");
+    std::fs::write(&secret, b"SIGNING KEY").unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    (dir, secret, inbox)
+}
+
 /// Runs `f` on another thread; None when it does not return within 5 s (a hang).
 fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -128,11 +138,7 @@ fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Optio
 
 #[test]
 fn a_settled_file_swapped_for_a_symlink_to_a_secret_is_not_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("station.jwk");
-    std::fs::write(&secret, b"SIGNING KEY").unwrap();
-    let inbox = dir.path().join("inbox");
-    std::fs::create_dir(&inbox).unwrap();
+    let (_dir, secret, inbox) = beside_a_secret();
     let mut hot = folder(&inbox, 0);
     // The page looks just like the key (size and modification time), so a check of size and
     // time after the read cannot tell them apart.
@@ -199,11 +205,7 @@ fn a_file_growing_past_the_limit_between_scan_and_read_is_not_read() {
 
 #[test]
 fn hostile_swaps_go_to_failed_and_the_next_file_is_still_taken() {
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("station.jwk");
-    std::fs::write(&secret, b"SIGNING KEY").unwrap();
-    let inbox = dir.path().join("inbox");
-    std::fs::create_dir(&inbox).unwrap();
+    let (_dir, secret, inbox) = beside_a_secret();
     let mut hot = folder(&inbox, 0);
     for (name, swap) in [
         ("zero.jpg", "/dev/zero"),
@@ -306,11 +308,7 @@ fn a_file_three_runs_in_a_row_died_on_is_known_after_a_restart() {
 
 #[test]
 fn a_symlink_planted_as_the_reason_file_is_not_written_through() {
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("station.jwk");
-    std::fs::write(&secret, b"SIGNING KEY").unwrap();
-    let inbox = dir.path().join("inbox");
-    std::fs::create_dir(&inbox).unwrap();
+    let (dir, secret, inbox) = beside_a_secret();
     let mut hot = folder(&inbox, 0);
     std::os::unix::fs::symlink(&secret, inbox.join("failed/x.txt.reason.txt")).unwrap();
     // A dangling link where the file would go in done/ is not written through either.

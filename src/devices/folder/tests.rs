@@ -105,6 +105,21 @@ fn a_file_that_crashes_the_pipeline_goes_to_failed_and_the_folder_goes_on() {
     wait_for("b.jpg in done/", || inbox.join("done/b.jpg").is_file());
 }
 
+/// The driver's view of `inbox`, as the supervisor opens it (settled at once).
+fn hot_folder(inbox: &std::path::Path) -> HotFolder {
+    HotFolder::open(
+        inbox,
+        &inbox.join("done"),
+        &inbox.join("failed"),
+        Options {
+            settle: Duration::ZERO,
+            max_file_bytes: 1000,
+            extensions: vec!["jpg".into()],
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_file_in_the_pipeline_when_the_daemon_died_three_times_goes_to_failed_at_the_next_start() {
     let (dir, inbox) = inbox();
@@ -112,17 +127,7 @@ fn a_file_in_the_pipeline_when_the_daemon_died_three_times_goes_to_failed_at_the
     std::fs::write(inbox.join("q.jpg"), b"another page").unwrap();
     // The previous runs noted p.jpg as being processed and died, three times in a row.
     for _ in 0..folder::DEATHS_BEFORE_FAILED {
-        let mut probe = HotFolder::open(
-            &inbox,
-            &inbox.join("done"),
-            &inbox.join("failed"),
-            Options {
-                settle: Duration::ZERO,
-                max_file_bytes: 1000,
-                extensions: vec!["jpg".into()],
-            },
-        )
-        .unwrap();
+        let mut probe = hot_folder(&inbox);
         probe.scan(Instant::now()).unwrap();
         let file = probe.read(&inbox.join("p.jpg")).unwrap();
         probe.begin_processing(&file.key("scan")).unwrap();
@@ -152,17 +157,7 @@ fn a_file_in_the_pipeline_when_the_daemon_died_three_times_goes_to_failed_at_the
 fn a_settled_file_swapped_for_a_fifo_goes_to_failed_without_blocking() {
     let (dir, inbox) = inbox();
     std::fs::write(inbox.join("p.jpg"), b"page").unwrap();
-    let mut hot = HotFolder::open(
-        &inbox,
-        &inbox.join("done"),
-        &inbox.join("failed"),
-        Options {
-            settle: Duration::ZERO,
-            max_file_bytes: 1000,
-            extensions: vec!["jpg".into()],
-        },
-    )
-    .unwrap();
+    let mut hot = hot_folder(&inbox);
     let found = hot.scan(Instant::now()).unwrap();
     std::fs::remove_file(inbox.join("p.jpg")).unwrap();
     assert!(
