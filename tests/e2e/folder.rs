@@ -131,11 +131,16 @@ fn with_a_session_open_a_file_that_cannot_move_to_done_is_added_once() {
         done.join("a.jpg").is_file()
     });
     assert_eq!(session_pages(&station.setup), Some(1));
-    assert_eq!(local(&station.setup, &["close"])["status"], "accepted");
+    close_with_one_page(&station.setup, &consumer);
+}
+
+/// Closes the session: its record reaches the case system with exactly one page.
+fn close_with_one_page(setup: &StationSetup, consumer: &RefConsumer) {
+    assert_eq!(local(setup, &["close"])["status"], "accepted");
     wait_until(Duration::from_secs(30), "the session record", || {
         consumer.stored().len() == 1
     });
-    assert_eq!(session_record_pages(&consumer).len(), 1);
+    assert_eq!(session_record_pages(consumer).len(), 1);
 }
 
 /// The daemon dies after the commit and before the move (kill -9; the file put back where it
@@ -173,11 +178,7 @@ fn a_file_left_by_a_crash_is_not_added_again_to_the_resumed_session() {
         "resumed with one page\n{}",
         daemon.stderr()
     );
-    assert_eq!(local(&station.setup, &["close"])["status"], "accepted");
-    wait_until(Duration::from_secs(30), "the session record", || {
-        consumer.stored().len() == 1
-    });
-    assert_eq!(session_record_pages(&consumer).len(), 1);
+    close_with_one_page(&station.setup, &consumer);
 }
 
 /// Hot-folder file names are often a citizen's name and ID number. Files named so, taken as a
