@@ -46,6 +46,8 @@ fuzz_target!(|data: &[u8]| {
         keys: f.keyring.clone(),
         trust_broker_acls: mode & 1 == 1,
         max_skew_secs: 300,
+        // The GM profile's rule (SM2 keys only) is exercised too: it must refuse, never panic.
+        sm2_only: mode & 8 == 8,
     };
     match (mode >> 1) % 3 {
         0 => {
