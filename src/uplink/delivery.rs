@@ -72,6 +72,9 @@ pub(super) struct Delivery {
     busy_drops: RateLimitedLog,
 }
 
+#[cfg(test)]
+mod props;
+
 type Loaded = Result<Option<BlobCursor>, outbox::OutboxError>;
 
 /// Reads a blob and the case system's progress on it, and prepares its cursor (blocking).
@@ -416,7 +419,7 @@ impl Delivery {
                 .as_ref()
                 .is_none_or(|c| c.record_id != record_id)
             {
-                self.cursor = None;
+                self.put_back_cursor();
                 let Some(blob_id) = self.window[idx].to_send.pop_front() else {
                     if !self.publish_record(idx) {
                         return;
@@ -457,6 +460,25 @@ impl Delivery {
                     return;
                 }
             }
+        }
+    }
+
+    /// Drops the cursor of a blob sent only in part (an ack timeout restarted an earlier record,
+    /// which goes first now) and puts the blob back at the front of its record's list: its record
+    /// must not go out before the whole blob did.
+    fn put_back_cursor(&mut self) {
+        let Some(cursor) = self.cursor.take() else {
+            return;
+        };
+        if cursor.done() {
+            return;
+        }
+        if let Some(record) = self
+            .window
+            .iter_mut()
+            .find(|r| r.record_id == cursor.record_id && r.published.is_none())
+        {
+            record.to_send.push_front(cursor.blob_id);
         }
     }
 
