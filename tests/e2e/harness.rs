@@ -229,23 +229,24 @@ pub struct StationSetup {
     pub outbox: PathBuf,
 }
 
+/// `countersign keygen [extra] --out out`: a station key pair, or a recipient's with `--recipient`.
+pub fn keygen(extra: &[&str], out: &Path) {
+    let status = Command::new(bin())
+        .arg("keygen")
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "keygen {extra:?} failed");
+}
+
 pub fn setup_station(dir: &Path, broker_port: u16, reader_link: &Path) -> StationSetup {
     let keys = dir.join("keys");
-    let status = Command::new(bin())
-        .args(["keygen", "--out"])
-        .arg(&keys)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "keygen failed");
+    keygen(&[], &keys);
     let case_keys = dir.join("case-system");
-    let status = Command::new(bin())
-        .args(["keygen", "--recipient", "--out"])
-        .arg(&case_keys)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "keygen --recipient failed");
+    keygen(&["--recipient"], &case_keys);
     let state = dir.join("state");
     let config = dir.join("countersign.toml");
     std::fs::write(

@@ -378,13 +378,7 @@ pub fn start_daemon_logging(setup: &StationSetup, filter: &str) -> Proc {
 /// public half for MQTT commands; `extra` config follows the `[commands]` table.
 pub fn trust_case_system_commands(setup: &StationSetup, extra: &str) {
     let keys = setup.dir.join("case-sign");
-    let status = Command::new(bin())
-        .args(["keygen", "--out"])
-        .arg(&keys)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    keygen(&[], &keys);
     setup.append_config(&format!(
         "[commands]\ntrusted_keys = [\"{}\"]\n\n{extra}\n",
         keys.join("station.pub.jwk").display()

@@ -84,6 +84,18 @@ impl StatusProbe {
     }
 }
 
+/// `status` never failed and never took a second during the batch.
+fn answered_within_a_second(slowest: Duration, failure: Option<String>) {
+    assert!(
+        failure.is_none(),
+        "status failed during the batch: {failure:?}"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "status took {slowest:?} during the batch"
+    );
+}
+
 /// systemd's side of sd_notify: the times of the daemon's WATCHDOG=1 pings.
 struct Watchdog {
     pings: Arc<Mutex<Vec<Instant>>>,
@@ -247,14 +259,7 @@ fn a_sixty_page_feeder_batch_leaves_the_station_answering() {
     let record = stored_record(&consumer, closed["record_id"].as_str().unwrap(), &daemon);
     assert_eq!(labelled_pages(&record, "batch-local"), PAGES as usize);
     assert!(!record["identities"].as_array().unwrap().is_empty());
-    assert!(
-        failure.is_none(),
-        "status failed during the batch: {failure:?}"
-    );
-    assert!(
-        slowest < Duration::from_secs(1),
-        "status took {slowest:?} during the batch"
-    );
+    answered_within_a_second(slowest, failure);
 
     // Through a signed MQTT command: the response comes when the batch ends.
     let probe = StatusProbe::start(socket.clone());
@@ -285,14 +290,7 @@ fn a_sixty_page_feeder_batch_leaves_the_station_answering() {
     let closed = accepted(&closed, &daemon);
     let record = stored_record(&consumer, closed["record_id"].as_str().unwrap(), &daemon);
     assert_eq!(labelled_pages(&record, "batch-mqtt"), PAGES as usize);
-    assert!(
-        failure.is_none(),
-        "status failed during the batch: {failure:?}"
-    );
-    assert!(
-        slowest < Duration::from_secs(1),
-        "status took {slowest:?} during the batch"
-    );
+    answered_within_a_second(slowest, failure);
 
     let gap = watchdog.longest_gap_since(started);
     assert!(
