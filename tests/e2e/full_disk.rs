@@ -117,14 +117,6 @@ impl SmallDisk {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()

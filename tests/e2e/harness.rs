@@ -427,3 +427,15 @@ impl StationSetup {
         )
     }
 }
+
+/// Whether the tests run as root (mount namespaces, chown to other users, scratch-root installs).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}

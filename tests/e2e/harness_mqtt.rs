@@ -23,6 +23,16 @@ pub struct TestPki {
 }
 
 impl TestPki {
+    /// The station's `[mqtt.tls]` table for this PKI (CA, client certificate and key).
+    pub fn tls_table(&self) -> String {
+        format!(
+            "[mqtt.tls]\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+            self.ca.display(),
+            self.client_cert.display(),
+            self.client_key.display()
+        )
+    }
+
     pub fn generate(dir: &Path) -> TestPki {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,

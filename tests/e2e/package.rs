@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::harness::bin;
+use crate::harness::{bin, is_root};
 
 /// The highest `systemd-analyze security` exposure accepted, in its 0-100 scale (2.0 shown).
 const MAX_EXPOSURE: u32 = 20;
@@ -57,13 +57,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 #[test]

@@ -12,14 +12,6 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 use crate::harness_mqtt::*;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -126,16 +118,7 @@ fn secret_files_that_are_not_private_stop_the_start_naming_the_file() {
     let s = station(&dir.path().join("tls"));
     let pki = TestPki::generate(&s.dir.join("pki"));
     chmod(&pki.client_key, 0o644);
-    configure(
-        &s,
-        "",
-        &format!(
-            "[mqtt.tls]\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
-            pki.ca.display(),
-            pki.client_cert.display(),
-            pki.client_key.display()
-        ),
-    );
+    configure(&s, "", &pki.tls_table());
     refused(
         "TLS client key 0644",
         &s,

@@ -17,17 +17,7 @@ fn mutual_tls_delivers_and_an_unknown_ca_is_refused() {
             ..Default::default()
         },
     );
-    let station = folder_station(
-        &dir.path().join("s1"),
-        broker.port,
-        "",
-        &format!(
-            "[mqtt.tls]\nca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
-            pki.ca.display(),
-            pki.client_cert.display(),
-            pki.client_key.display()
-        ),
-    );
+    let station = folder_station(&dir.path().join("s1"), broker.port, "", &pki.tls_table());
     let consumer = RefConsumer::start(
         broker.port,
         &station.setup,
