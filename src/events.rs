@@ -107,6 +107,10 @@ pub enum Event {
         record_id: String,
         reason: String,
     },
+    /// A message on the acks topic changed nothing (`receipts::REFUSAL_CODES`).
+    AnswerRefused {
+        reason: &'static str,
+    },
 }
 
 pub type EventBus = broadcast::Sender<Event>;

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod os;
 pub mod outbox;
+pub mod receipts;
 pub mod record;
 pub mod secret_file;
 pub mod service;

@@ -17,12 +17,15 @@ mod commands;
 mod progress;
 #[cfg(test)]
 mod props;
+mod receipts;
 pub mod recover;
 pub mod reserve;
 mod session;
 mod station;
 
 pub use admin::{DeadLetter, Listed};
+pub use progress::ProgressApplied;
+pub use receipts::{KeptReceipt, Receipt, ReceiptLimits};
 pub use recover::{Quarantined, open_or_quarantine};
 pub use session::SessionAdded;
 pub use station::open_for_station;
@@ -91,6 +94,29 @@ pub enum Settle {
     Rejected(String, String),
 }
 
+/// An answer with what it is bound to: applied only when the record's wire bytes hash to
+/// `record_sha256` (checked in the transaction that applies it, so nothing changes otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub settle: Settle,
+    /// `sha256:<hex>` of the record's wire bytes; None for an unsigned answer (binds nothing).
+    pub record_sha256: Option<String>,
+    /// The signed receipt, kept after the record leaves.
+    pub receipt: Option<Receipt>,
+}
+
+/// What an answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Applied,
+    /// The record is not (or no longer) pending: a duplicate, or an answer for another station's
+    /// or a forgotten record. Nothing changed.
+    Absent,
+    /// The record is pending but its bytes do not hash to what the answer names: a receipt
+    /// replayed onto another record, or a forgery. Nothing changed.
+    WrongHash,
+}
+
 /// A record waiting for delivery.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -128,6 +154,9 @@ pub struct Outbox {
     next_session: Option<String>,
     /// Room kept for a full disk (the daemon's outbox only; see `reserve`).
     reserve: Option<reserve::Reserve>,
+    receipt_limits: ReceiptLimits,
+    /// Receipts kept since they were last pruned.
+    receipts_since_prune: u32,
 }
 
 /// The outbox shared between the station (appends) and the uplink (reads, acks). SQLite calls
@@ -171,7 +200,7 @@ fn add_wire_hash_columns(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Every table and index `open` creates, to tell whether the schema needs creating.
-const SCHEMA_OBJECTS: [&str; 11] = [
+const SCHEMA_OBJECTS: [&str; 13] = [
     "meta",
     "chain",
     "records",
@@ -183,7 +212,17 @@ const SCHEMA_OBJECTS: [&str; 11] = [
     "sessions",
     "session_items",
     "session_blobs",
+    "receipts",
+    "receipts_by_time",
 ];
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+}
 
 fn schema_complete(conn: &Connection) -> rusqlite::Result<bool> {
     let mut found = 0usize;
@@ -240,6 +279,9 @@ impl Outbox {
         // Nothing is written at open unless it must be: on a full disk the daemon still starts
         // and drains (see `reserve`). The schema is created only when something is missing.
         if !schema_complete(&conn).map_err(err)? {
+            // A file that held records before receipts existed belongs to an upgraded station.
+            let upgrading = table_exists(&conn, "records").map_err(err)?
+                && !table_exists(&conn, "receipts").map_err(err)?;
             conn.execute_batch(
                 "CREATE TABLE IF NOT EXISTS meta (
                      key TEXT PRIMARY KEY,
@@ -309,6 +351,11 @@ impl Outbox {
                  INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
             )
             .map_err(err)?;
+            // An added table leaves the file readable by older versions: the version stays.
+            conn.execute_batch(receipts::CREATE).map_err(err)?;
+            if upgrading {
+                receipts::mark_upgrade(&conn).map_err(err)?;
+            }
         }
         let found: i64 = conn
             .query_row(
@@ -346,6 +393,8 @@ impl Outbox {
             next_intake: None,
             next_session: None,
             reserve: None,
+            receipt_limits: ReceiptLimits::default(),
+            receipts_since_prune: 0,
         })
     }
 
@@ -660,6 +709,20 @@ impl Outbox {
     /// Applies the case system's answers in one transaction (one fsync for a burst of acks).
     /// Returns, per answer, whether it changed anything (false for duplicates).
     pub fn settle(&mut self, answers: &[Settle]) -> Result<Vec<bool>, OutboxError> {
+        let answers: Vec<Answered> = answers
+            .iter()
+            .map(|settle| Answered {
+                settle: settle.clone(),
+                record_sha256: None,
+                receipt: None,
+            })
+            .collect();
+        let settled = self.settle_checked(&answers)?;
+        Ok(settled.into_iter().map(|s| s == Settled::Applied).collect())
+    }
+
+    /// Applies answers bound to record hashes, keeping their receipts, in one transaction.
+    pub fn settle_checked(&mut self, answers: &[Answered]) -> Result<Vec<Settled>, OutboxError> {
         self.with_room(|o| o.with_relaxed_sync(|o| o.settle_inner(answers)))
     }
 
@@ -685,7 +748,7 @@ impl Outbox {
         Ok(result)
     }
 
-    fn settle_inner(&mut self, answers: &[Settle]) -> Result<Vec<bool>, OutboxError> {
+    fn settle_inner(&mut self, answers: &[Answered]) -> Result<Vec<Settled>, OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
             path: path.clone(),
@@ -693,10 +756,41 @@ impl Outbox {
         };
         let tx = self.conn.transaction().map_err(sqlite)?;
         let mut changed = Vec::with_capacity(answers.len());
-        for answer in answers {
+        let mut kept = 0u32;
+        for answered in answers {
+            let answer = &answered.settle;
             let record_id = match answer {
                 Settle::Stored(id) | Settle::Rejected(id, _) => id,
             };
+            let pending: Option<(Vec<u8>, i64)> = tx
+                .query_row(
+                    "SELECT wire, seq FROM records WHERE record_id = ?1",
+                    [record_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sqlite)?;
+            let Some((wire, seq)) = pending else {
+                changed.push(Settled::Absent);
+                continue;
+            };
+            let actual = crate::receipts::sha256_ref(&wire);
+            if answered
+                .record_sha256
+                .as_ref()
+                .is_some_and(|bound| *bound != actual)
+            {
+                changed.push(Settled::WrongHash);
+                continue;
+            }
+            if let Some(receipt) = &answered.receipt {
+                let status = match answer {
+                    Settle::Stored(_) => "stored",
+                    Settle::Rejected(..) => "rejected",
+                };
+                receipts::keep(&tx, record_id, seq, status, &actual, receipt).map_err(sqlite)?;
+                kept += 1;
+            }
             let n = match answer {
                 Settle::Stored(_) => 0,
                 Settle::Rejected(id, reason) => tx
@@ -731,10 +825,18 @@ impl Outbox {
                     .map_err(sqlite)?;
                 Self::add_held(&tx, -1, -freed).map_err(sqlite)?;
             }
-            changed.push(match answer {
+            let applied = match answer {
                 Settle::Stored(_) => deleted > 0,
                 Settle::Rejected(..) => n > 0,
+            };
+            changed.push(if applied {
+                Settled::Applied
+            } else {
+                Settled::Absent
             });
+        }
+        if receipts::prune_due(&mut self.receipts_since_prune, kept) {
+            receipts::prune(&tx, self.receipt_limits, now_ms()).map_err(sqlite)?;
         }
         tx.commit().map_err(sqlite)?;
         Ok(changed)

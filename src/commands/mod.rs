@@ -289,11 +289,22 @@ pub fn json_refusal(e: &serde_json::Error, what: &str, fields: &[&str], shape: &
 
 /// Loads `[commands] trusted_keys`; under the gm profile every key must be SM2.
 pub fn load_trusted_keys(paths: &[std::path::PathBuf], sm2_only: bool) -> anyhow::Result<Keyring> {
+    Ok(load_keys(paths, sm2_only, "commands.trusted_keys")?.0)
+}
+
+/// Loads case-system public keys (the setting named in errors) and their ids; under the gm
+/// profile every key must be SM2.
+pub fn load_keys(
+    paths: &[std::path::PathBuf],
+    sm2_only: bool,
+    setting: &str,
+) -> anyhow::Result<(Keyring, Vec<String>)> {
     use crate::record::keys::VerifyingKey;
     let mut keys = Keyring::default();
+    let mut kids = Vec::new();
     for path in paths {
         let (key, kid) = crate::record::keys::load_public(path)
-            .map_err(|e| anyhow::anyhow!("commands.trusted_keys: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{setting}: {e}"))?;
         let kind = match &key {
             VerifyingKey::Ed25519(_) => "an Ed25519",
             VerifyingKey::P256(_) => "a P-256",
@@ -301,13 +312,14 @@ pub fn load_trusted_keys(paths: &[std::path::PathBuf], sm2_only: bool) -> anyhow
         };
         if sm2_only && !matches!(key, VerifyingKey::Sm2(_)) {
             anyhow::bail!(
-                "commands.trusted_keys: {} is {kind} key, but [crypto] profile = \"gm\" accepts only SM2 command keys",
+                "{setting}: {} is {kind} key, but [crypto] profile = \"gm\" accepts only SM2 case-system keys",
                 path.display()
             );
         }
+        kids.push(kid.clone());
         keys.insert(kid, key);
     }
-    Ok(keys)
+    Ok((keys, kids))
 }
 
 fn text(args: &Value, name: &str) -> Result<Option<String>, Rejection> {

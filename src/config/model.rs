@@ -61,6 +61,9 @@ pub struct Config {
     /// Which case-system keys may drive the counter over MQTT.
     #[serde(default)]
     pub commands: CommandsConfig,
+    /// The case system's answers (receipts).
+    #[serde(default)]
+    pub acks: AcksConfig,
     /// How captured pages are processed: mode, dpi, page size, quality warnings.
     #[serde(default)]
     pub imaging: ImagingConfig,

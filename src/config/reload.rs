@@ -112,6 +112,10 @@ pub const SETTINGS: &[Setting] = &[
         "commands",
         "the keys allowed to drive the counter are loaded once, at start",
     ),
+    restart(
+        "acks",
+        "the keys whose receipts may take records out of the outbox are loaded once, at start",
+    ),
     live("log.level", "the log filter is swapped in place"),
     live(
         "metrics.listen",

@@ -110,3 +110,63 @@ impl Default for CommandsConfig {
 fn default_skew() -> Bounded<5, 3600> {
     Bounded(120)
 }
+
+/// `[acks]`: how the case system's answers (receipts) are trusted and how long they are kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcksConfig {
+    /// Case-system public keys (JWK) whose signed receipts are accepted. Empty: the keys of
+    /// `[commands] trusted_keys` (one case system, one keyring, in most offices). A separate list
+    /// lets an office keep the key that may delete evidence from the station (its ingest
+    /// service's) apart from the one that drives the counter.
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Accept the unsigned JSON answers of earlier versions, trusting the broker's ACLs to say who
+    /// may publish them. Unset: off for a new station, on for one upgraded from a version before
+    /// signed receipts (so it keeps working; it says so at start), and on when
+    /// `[commands] trust_broker_acls` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_unsigned: Option<bool>,
+    /// How old a receipt may be, seconds: the broker keeps answers queued while a kit is offline.
+    #[serde(default = "default_max_age")]
+    pub max_age_secs: Bounded<60, 31_536_000>,
+    /// Receipts kept after their record left, at most...
+    #[serde(default = "default_keep_receipts")]
+    pub keep_receipts: Bounded<0, 10_000_000>,
+    /// ...and for this many days.
+    #[serde(default = "default_keep_days")]
+    pub keep_receipts_days: Bounded<1, 36_500>,
+}
+
+impl Default for AcksConfig {
+    fn default() -> Self {
+        AcksConfig {
+            trusted_keys: Vec::new(),
+            accept_unsigned: None,
+            max_age_secs: default_max_age(),
+            keep_receipts: default_keep_receipts(),
+            keep_receipts_days: default_keep_days(),
+        }
+    }
+}
+
+impl AcksConfig {
+    /// The receipt keys: `[acks] trusted_keys`, or else `[commands] trusted_keys`.
+    pub fn keys<'a>(&'a self, commands: &'a CommandsConfig) -> &'a [PathBuf] {
+        if self.trusted_keys.is_empty() {
+            &commands.trusted_keys
+        } else {
+            &self.trusted_keys
+        }
+    }
+}
+
+fn default_max_age() -> Bounded<60, 31_536_000> {
+    Bounded(7 * 86_400)
+}
+fn default_keep_receipts() -> Bounded<0, 10_000_000> {
+    Bounded(100_000)
+}
+fn default_keep_days() -> Bounded<1, 36_500> {
+    Bounded(365)
+}

@@ -1,6 +1,6 @@
 //! A minimal case system for the demo: receives records, verifies each signature with the
 //! station's public key (the same code `countersign verify` will run), keeps the wire bytes, and
-//! acknowledges. The end-to-end tests use an independent Python consumer instead.
+//! acknowledges with a receipt signed by its own key (`receipts`). The end-to-end tests use an independent Python consumer instead.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,9 +12,9 @@ use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tracing::warn;
 
-use crate::record::keys::{DecryptKeys, Keyring};
+use crate::receipts::{self, Claim, Outcome};
+use crate::record::keys::{DecryptKeys, Keyring, StationKey};
 use crate::record::{self, chain_hash};
-use crate::uplink::ack::{Ack, AckStatus};
 use crate::uplink::topics::{self, PREFIX};
 
 /// What the case system learnt about a record it accepted.
@@ -39,6 +39,8 @@ pub struct CaseSystem {
     pub port: u16,
     pub keyring: Keyring,
     pub decrypt: DecryptKeys,
+    /// Signs the receipts (the station trusts its public half in `[acks]` or `[commands]`).
+    pub sign_key: StationKey,
     pub out_dir: PathBuf,
     pub accepted: AcceptedLog,
 }
@@ -92,13 +94,24 @@ impl CaseSystem {
                         .and_then(|p| p.correlation_data.as_ref())
                         .map(|b| String::from_utf8_lossy(b).into_owned())
                         .unwrap_or_else(|| "unknown".into());
-                    let Some(ack) = self.accept(station, &claimed_id, &publish.payload, &mut blobs)
+                    let Some((record_id, outcome)) =
+                        self.accept(station, &claimed_id, &publish.payload, &mut blobs)
                     else {
                         continue;
                     };
+                    let receipt = receipts::sign(
+                        &self.sign_key,
+                        &Claim {
+                            station,
+                            record_id: &record_id,
+                            outcome: &outcome,
+                            sha256: &receipts::sha256_ref(&publish.payload),
+                            iat: crate::commands::now_secs(),
+                        },
+                    );
                     let ack_topic = format!("{PREFIX}/{station}/acks");
                     if let Err(e) = client
-                        .publish(ack_topic, QoS::AtLeastOnce, false, ack.to_bytes())
+                        .publish(ack_topic, QoS::AtLeastOnce, false, receipt)
                         .await
                     {
                         warn!(error = %e, "case system cannot publish an ack");
@@ -121,14 +134,9 @@ impl CaseSystem {
         claimed_id: &str,
         wire: &[u8],
         blobs: &mut HashMap<String, Vec<u8>>,
-    ) -> Option<Ack> {
-        let rejected = |record_id: String, reason: String| {
-            Some(Ack {
-                record_id,
-                status: AckStatus::Rejected,
-                reason: Some(reason),
-            })
-        };
+    ) -> Option<(String, Outcome)> {
+        let rejected =
+            |record_id: String, reason: String| Some((record_id, Outcome::Rejected { reason }));
         let opened = match record::open(wire, &self.keyring, &self.decrypt) {
             Ok(o) => o,
             Err(e) => return rejected(claimed_id.to_string(), e.to_string()),
@@ -202,11 +210,7 @@ impl CaseSystem {
                 },
             );
         }
-        Some(Ack {
-            record_id: record.record_id.clone(),
-            status: AckStatus::Stored,
-            reason: None,
-        })
+        Some((record.record_id.clone(), Outcome::Stored))
     }
 
     fn store(

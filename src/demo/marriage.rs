@@ -42,9 +42,9 @@ pub async fn run(out: &Path, profile: Profile) -> anyhow::Result<()> {
     std::fs::copy(&public_key, out.join("keys").join(keys::PUBLIC_KEY_FILE))?;
     let (recipient_private, recipient_public, _) =
         keys::generate(&out.join("keys"), recipient_type)?;
-    // The case system signs its commands with its own key; the station trusts it.
-    let (command_key, command_public, _) =
-        keys::generate(&work.path().join("case-sign"), station_type)?;
+    // The case system signs its commands and receipts with its own key; the station trusts it
+    // (`[commands] trusted_keys`, which `[acks]` falls back to).
+    let (command_key, command_public) = super::case_signing_key(work.path(), out, station_type)?;
 
     let broker = broker::start()?;
     let link = work.path().join("idcard");
@@ -106,6 +106,7 @@ settle_ms = 0
         broker.port,
         &public_key,
         &recipient_private,
+        &command_key,
         out,
     )?;
     println!(

@@ -38,14 +38,15 @@ struct Running {
 
 impl Running {
     /// Starts the station on `config_text` (named `source` in errors) and a case system that
-    /// verifies with `station_public` and decrypts with `recipient_private`, storing what it
-    /// accepts under `out`.
+    /// verifies with `station_public`, decrypts with `recipient_private` and signs its receipts
+    /// with `case_sign`, storing what it accepts under `out`.
     fn start(
         config_text: &str,
         source: &str,
         port: u16,
         station_public: &Path,
         recipient_private: &Path,
+        case_sign: &Path,
         out: &Path,
     ) -> anyhow::Result<Running> {
         let config = config::parse(config_text, Path::new(source))?;
@@ -60,6 +61,7 @@ impl Running {
                 port,
                 keyring: Keyring::load(&[station_public.to_path_buf()])?,
                 decrypt: DecryptKeys::load(&[recipient_private.to_path_buf()])?,
+                sign_key: keys::load_private(case_sign)?,
                 out_dir: out.to_path_buf(),
                 accepted: accepted.clone(),
             }
@@ -112,6 +114,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
     std::fs::copy(&public_key, keys_dir.join(keys::PUBLIC_KEY_FILE))
         .context("cannot copy the public key to the output directory")?;
     let (recipient_private, recipient_public, _) = keys::generate(&keys_dir, recipient_type)?;
+    let (case_sign, case_sign_public) = case_signing_key(work.path(), out, station_type)?;
 
     let broker = broker::start()?;
     let link = work.path().join("idcard");
@@ -133,8 +136,11 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
     write_camera_frames(&frames)?;
     let config_text = demo_config(
         broker.port,
-        &private_key,
-        &recipient_public,
+        DemoKeys {
+            station: &private_key,
+            recipient: &recipient_public,
+            case_sign: &case_sign_public,
+        },
         profile,
         &state_dir,
         &link,
@@ -146,6 +152,7 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
         broker.port,
         &public_key,
         &recipient_private,
+        &case_sign,
         out,
     )?;
     println!(
@@ -259,10 +266,33 @@ pub async fn run(cards: u32, out: &Path, profile: Profile) -> anyhow::Result<()>
 }
 
 /// The demo runs the real configuration parser on a generated file.
+/// The demo case system's signing key (receipts, and commands in the marriage scenario): the
+/// private half stays in the scratch directory, the public half goes to `out/keys` as
+/// `case-system-sign.pub.jwk`, to check the receipts afterwards (`countersign verify`).
+fn case_signing_key(
+    work: &Path,
+    out: &Path,
+    key_type: KeyType,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let (private, public, _) = keys::generate(&work.join("case-sign"), key_type)?;
+    std::fs::copy(&public, out.join("keys").join(CASE_SIGN_PUBLIC))
+        .context("cannot copy the case system's public key to the output directory")?;
+    Ok((private, public))
+}
+
+/// The demo case system's public signing key, in the output's `keys/`.
+pub const CASE_SIGN_PUBLIC: &str = "case-system-sign.pub.jwk";
+
+/// The key files a demo station's configuration names.
+struct DemoKeys<'a> {
+    station: &'a Path,
+    recipient: &'a Path,
+    case_sign: &'a Path,
+}
+
 fn demo_config(
     port: u16,
-    key: &Path,
-    recipient: &Path,
+    keys: DemoKeys<'_>,
     profile: Profile,
     state: &Path,
     link: &Path,
@@ -282,6 +312,9 @@ state_dir = {state}
 [crypto]
 profile = "{profile}"
 recipient_key = {recipient}
+
+[acks]
+trusted_keys = [{case_sign}]
 
 [mqtt]
 host = "127.0.0.1"
@@ -304,8 +337,9 @@ auto_capture = true
 analysis_interval_ms = 40
 still_frames = 3
 "#,
-        key = s(key),
-        recipient = s(recipient),
+        key = s(keys.station),
+        recipient = s(keys.recipient),
+        case_sign = s(keys.case_sign),
         state = s(state),
         link = s(link),
         frames = s(frames),

@@ -91,6 +91,14 @@ pub fn render(s: &Snapshot, heartbeat_age: Duration) -> String {
         c.records_rejected,
     );
     o.family(
+        "acks_refused_total",
+        "counter",
+        "Messages on the acks topic that changed nothing (forged, unsigned, another station's, replayed onto another record, stale, malformed), by reason.",
+    );
+    for (code, n) in crate::receipts::REFUSAL_CODES.iter().zip(c.answers_refused) {
+        o.sample("acks_refused_total", &[("reason", code)], n);
+    }
+    o.family(
         "captures_refused_total",
         "counter",
         "Captures not committed, by reason.",

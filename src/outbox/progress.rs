@@ -19,6 +19,14 @@ use super::{Outbox, OutboxError, now_ms};
 /// How long intake keys are remembered (a file left behind by a crash is recognised within it).
 const INTAKE_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
+/// What a batch of progress reports did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressApplied {
+    pub applied: usize,
+    /// Reports bound to another blob's bytes: refused.
+    pub wrong_hash: usize,
+}
+
 impl Outbox {
     /// Where to resume sending a blob: the case system's last reported contiguous byte count.
     pub fn progress(&self, blob_id: &str) -> Result<u64, OutboxError> {
@@ -37,19 +45,65 @@ impl Outbox {
     /// Stores progress reports in one transaction (`(blob_id, next_offset)`; the last one for a
     /// blob wins). Reports for blobs no longer pending are ignored. Returns how many applied.
     pub fn set_progress(&mut self, reports: &[(String, u64)]) -> Result<usize, OutboxError> {
+        let reports: Vec<_> = reports
+            .iter()
+            .map(|(blob, offset)| (blob.clone(), *offset, None))
+            .collect();
+        Ok(self.set_progress_checked(&reports)?.applied)
+    }
+
+    /// Stores progress reports bound to blob hashes (`(blob_id, next_offset, sha256:<hex> of the
+    /// blob's wire form)`; None for an unsigned report): a report whose hash is not the blob's
+    /// changes nothing and is counted in `wrong_hash`.
+    pub fn set_progress_checked(
+        &mut self,
+        reports: &[(String, u64, Option<String>)],
+    ) -> Result<ProgressApplied, OutboxError> {
         self.with_relaxed_sync(|o| o.set_progress_inner(reports))
     }
 
-    fn set_progress_inner(&mut self, reports: &[(String, u64)]) -> Result<usize, OutboxError> {
+    fn set_progress_inner(
+        &mut self,
+        reports: &[(String, u64, Option<String>)],
+    ) -> Result<ProgressApplied, OutboxError> {
         let path = self.path.clone();
         let sqlite = |source| OutboxError::Sqlite {
             path: path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(sqlite)?;
-        let mut applied = 0;
-        for (blob_id, offset) in reports {
-            applied += tx
+        let mut done = ProgressApplied::default();
+        for (blob_id, offset, bound) in reports {
+            if let Some(bound) = bound {
+                let kept: Option<Option<String>> = tx
+                    .query_row(
+                        "SELECT sha256 FROM blobs WHERE blob_id = ?1",
+                        [blob_id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sqlite)?;
+                let actual = match kept {
+                    None => continue,
+                    Some(Some(hash)) => hash,
+                    // Files from before the hash was kept: hash the bytes.
+                    Some(None) => {
+                        let wire: Vec<u8> = tx
+                            .query_row(
+                                "SELECT wire FROM blobs WHERE blob_id = ?1",
+                                [blob_id],
+                                |r| r.get(0),
+                            )
+                            .map_err(sqlite)?;
+                        crate::receipts::sha256_ref(&wire)
+                    }
+                };
+                if actual != *bound {
+                    done.wrong_hash += 1;
+                    continue;
+                }
+            }
+            done.applied += tx
                 .execute(
                     "INSERT INTO blob_progress (blob_id, next_offset)
                      SELECT b.blob_id, ?2 FROM blobs b JOIN records r ON r.record_id = b.record_id
@@ -60,7 +114,7 @@ impl Outbox {
                 .map_err(sqlite)?;
         }
         tx.commit().map_err(sqlite)?;
-        Ok(applied)
+        Ok(done)
     }
 
     /// Tags the next [`Outbox::append`] with an intake key, stored in the same transaction.

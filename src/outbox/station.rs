@@ -44,6 +44,10 @@ pub fn open_for_station(config: &Config, events: &EventBus) -> anyhow::Result<Ou
         max_bytes: config.outbox.max_bytes.get(),
         max_records: config.outbox.max_records.get(),
     });
+    outbox.set_receipt_limits(super::ReceiptLimits {
+        max_age_ms: config.acks.keep_receipts_days.get() as i64 * 86_400_000,
+        max_count: config.acks.keep_receipts.get(),
+    });
     if !outbox.set_reserve(reserve) {
         warn!(
             outbox = %path.display(),
@@ -55,6 +59,14 @@ pub fn open_for_station(config: &Config, events: &EventBus) -> anyhow::Result<Ou
         Ok(n) if n > 0 => info!(pruned = n, "forgot old intake keys"),
         Ok(_) => {}
         Err(e) => warn!(error = %e, "cannot prune old intake keys now"),
+    }
+    match outbox.prune_receipts() {
+        Ok(n) if n > 0 => info!(
+            pruned = n,
+            "forgot receipts beyond [acks] keep_receipts(_days)"
+        ),
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot prune old receipts now"),
     }
     Ok(outbox)
 }

@@ -55,6 +55,8 @@ pub struct Counters {
     pub sessions_cancelled: u64,
     pub reloads_applied: u64,
     pub reloads_refused: u64,
+    /// Answers on the acks topic refused, by `receipts::REFUSAL_CODES` index.
+    pub answers_refused: [u64; crate::receipts::REFUSAL_CODES.len()],
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -201,6 +203,14 @@ impl State {
             Event::RecordCommitted { .. } => c.records_queued += 1,
             Event::RecordDelivered { .. } => c.records_acked += 1,
             Event::RecordRejected { .. } => c.records_rejected += 1,
+            Event::AnswerRefused { reason } => {
+                if let Some(i) = crate::receipts::REFUSAL_CODES
+                    .iter()
+                    .position(|code| code == reason)
+                {
+                    c.answers_refused[i] += 1;
+                }
+            }
             Event::OutboxFull { .. } => c.captures_refused_full += 1,
             Event::CaptureRefused { .. } => c.captures_refused_error += 1,
             Event::QualityProblem { .. } => c.quality_problems += 1,

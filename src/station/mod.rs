@@ -60,8 +60,13 @@ pub async fn run_with(
     // Commands in, responses and live events out (see uplink::side).
     let (commands_tx, mut commands_rx) = mpsc::channel(32);
     let (outbound_tx, outbound_rx) = mpsc::unbounded_channel();
+    let mut uplink_options = uplink::options_from_config(&config)?;
+    if outbox::run(&outbox, |o| o.upgraded_before_receipts()).await? {
+        uplink_options.answers = Arc::new(crate::receipts::Policy::from_config(&config, true)?);
+    }
+    uplink_options.answers.log_start();
     let uplink = tokio::spawn(uplink::run_with(
-        uplink::options_from_config(&config)?,
+        uplink_options,
         outbox.clone(),
         new_records.clone(),
         events.clone(),

@@ -12,7 +12,6 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::ack::{AckMessage, AckStatus};
 use super::chunk::BlobCursor;
 use super::presence::{OutboxStatus, Presence};
 use super::response_topic::ResponseTopics;
@@ -20,7 +19,8 @@ use super::side::{self, Channels, InboundCommand, Outbound};
 use super::{Link, Topics, UplinkOptions};
 use crate::events::{Event, EventBus, emit};
 use crate::logging::RateLimitedLog;
-use crate::outbox::{self, Settle, SharedOutbox};
+use crate::outbox::{self, Answered, Settle, Settled, SharedOutbox};
+use crate::receipts::{Answer, Outcome, Refusal};
 
 /// A record in the window.
 struct InFlight {
@@ -55,8 +55,9 @@ pub(super) struct Delivery {
     outstanding: usize,
     /// The outbox may hold records not in the window.
     maybe_more: bool,
-    /// Progress reports not yet written to the outbox (blob id → next offset).
-    progress: HashMap<String, u64>,
+    /// Progress reports not yet written to the outbox (blob id → next offset, the blob hash
+    /// the report is bound to).
+    progress: HashMap<String, (u64, Option<String>)>,
     /// Records published since the attempt counters were last written.
     attempts: Vec<String>,
     presence: Presence,
@@ -70,6 +71,8 @@ pub(super) struct Delivery {
     response_topics: ResponseTopics,
     /// Commands dropped because the station's queue was full, for a rate-limited log line.
     busy_drops: RateLimitedLog,
+    /// Answers refused (forged, unsigned, replayed...), for a rate-limited log line.
+    refused_answers: RateLimitedLog,
 }
 
 #[cfg(test)]
@@ -102,6 +105,7 @@ impl Delivery {
         Delivery {
             response_topics: ResponseTopics::new(&topics, &opts.response_topic_prefixes),
             busy_drops: RateLimitedLog::default(),
+            refused_answers: RateLimitedLog::default(),
             commands,
             outbound,
             opts,
@@ -274,6 +278,7 @@ impl Delivery {
             return;
         }
         let mut answers = Vec::new();
+        let now = crate::commands::now_secs();
         for publish in &batch {
             if publish.topic.as_ref() == self.topics.commands.as_bytes() {
                 self.forward_command(publish);
@@ -283,12 +288,20 @@ impl Delivery {
                 debug!(topic = %String::from_utf8_lossy(&publish.topic), "ignoring a message");
                 continue;
             }
-            match AckMessage::parse(&publish.payload) {
-                Ok(AckMessage::Record(ack)) => answers.push(ack),
-                Ok(AckMessage::Progress(p)) => {
-                    self.progress.insert(p.blob_id, p.next_offset);
+            match self.opts.answers.check(&publish.payload, now) {
+                Ok(Answer {
+                    outcome:
+                        Outcome::Progress {
+                            blob_id,
+                            next_offset,
+                        },
+                    bound_to,
+                    ..
+                }) => {
+                    self.progress.insert(blob_id, (next_offset, bound_to));
                 }
-                Err(e) => warn!(error = %e, "ignoring a malformed message on the acks topic"),
+                Ok(answer) => answers.push(answer),
+                Err(refusal) => self.refuse_answer(&refusal),
             }
         }
         if !answers.is_empty() {
@@ -356,40 +369,73 @@ impl Delivery {
         }
     }
 
-    async fn apply_answers(&mut self, answers: Vec<super::ack::Ack>) {
-        let settles: Vec<Settle> = answers
+    /// Counts and logs (at most once a minute) an answer that changes nothing: forged,
+    /// unsigned when that is not allowed, for another station or record, stale, malformed.
+    fn refuse_answer(&mut self, refusal: &Refusal) {
+        emit(
+            &self.events,
+            Event::AnswerRefused {
+                reason: refusal.code,
+            },
+        );
+        if let Some(suppressed) = self.refused_answers.allow() {
+            warn!(
+                reason = refusal.code,
+                detail = %refusal.detail,
+                suppressed,
+                "an answer on the acks topic was refused; the outbox is unchanged"
+            );
+        }
+    }
+
+    async fn apply_answers(&mut self, answers: Vec<Answer>) {
+        let checked: Vec<Answered> = answers
             .iter()
-            .map(|a| match a.status {
-                AckStatus::Stored => Settle::Stored(a.record_id.clone()),
-                AckStatus::Rejected => Settle::Rejected(
-                    a.record_id.clone(),
-                    a.reason.clone().unwrap_or_else(|| "no reason given".into()),
-                ),
+            .map(|a| Answered {
+                settle: match &a.outcome {
+                    Outcome::Rejected { reason } => {
+                        Settle::Rejected(a.record_id.clone(), reason.clone())
+                    }
+                    _ => Settle::Stored(a.record_id.clone()),
+                },
+                record_sha256: a.bound_to.clone(),
+                receipt: a.signed.as_ref().map(|s| outbox::Receipt {
+                    kid: s.kid.clone(),
+                    alg: s.alg.clone(),
+                    iat: s.iat,
+                    jws: s.jws.clone(),
+                }),
             })
             .collect();
-        let result = outbox::run(&self.outbox, move |o| o.settle(&settles)).await;
-        let changed = match result {
-            Ok(changed) => changed,
+        let result = outbox::run(&self.outbox, move |o| o.settle_checked(&checked)).await;
+        let settled = match result {
+            Ok(settled) => settled,
             Err(e) => {
                 warn!(error = %e, "cannot apply acks; the records will be sent again");
                 return;
             }
         };
-        for (ack, changed) in answers.into_iter().zip(changed) {
-            let id = ack.record_id;
+        for (answer, settled) in answers.into_iter().zip(settled) {
+            let id = answer.record_id;
+            if settled == Settled::WrongHash {
+                // The record stays where it is, in the window and in the outbox.
+                self.refuse_answer(&Refusal {
+                    code: "wrong_hash",
+                    detail: format!(
+                        "a {} answer names a pending record but not its bytes",
+                        answer.outcome.status()
+                    ),
+                });
+                continue;
+            }
             self.window.retain(|r| r.record_id != id);
             if self.cursor.as_ref().is_some_and(|c| c.record_id == id) {
                 self.cursor = None;
             }
             self.maybe_more = true;
             self.presence_dirty = true;
-            match (changed, ack.status) {
-                (true, AckStatus::Stored) => {
-                    info!(record_id = %id, "record delivered and acknowledged");
-                    emit(&self.events, Event::RecordDelivered { record_id: id });
-                }
-                (true, AckStatus::Rejected) => {
-                    let reason = ack.reason.unwrap_or_default();
+            match (settled, answer.outcome) {
+                (Settled::Applied, Outcome::Rejected { reason }) => {
                     warn!(record_id = %id, %reason, "case system rejected the record; kept in dead letters");
                     emit(
                         &self.events,
@@ -399,7 +445,11 @@ impl Delivery {
                         },
                     );
                 }
-                (false, _) => debug!(record_id = %id, "ack for a record no longer in the outbox"),
+                (Settled::Applied, _) => {
+                    info!(record_id = %id, "record delivered and acknowledged");
+                    emit(&self.events, Event::RecordDelivered { record_id: id });
+                }
+                _ => debug!(record_id = %id, "ack for a record no longer in the outbox"),
             }
         }
     }
@@ -625,9 +675,23 @@ impl Delivery {
         if self.progress.is_empty() {
             return;
         }
-        let reports: Vec<(String, u64)> = self.progress.drain().collect();
-        if let Err(e) = outbox::run(&self.outbox, move |o| o.set_progress(&reports)).await {
-            warn!(error = %e, "cannot store blob progress; those chunks may be sent again");
+        let reports: Vec<(String, u64, Option<String>)> = self
+            .progress
+            .drain()
+            .map(|(blob, (offset, bound))| (blob, offset, bound))
+            .collect();
+        match outbox::run(&self.outbox, move |o| o.set_progress_checked(&reports)).await {
+            Ok(done) => {
+                for _ in 0..done.wrong_hash {
+                    self.refuse_answer(&Refusal {
+                        code: "wrong_hash",
+                        detail: "a progress report names a pending blob but not its bytes".into(),
+                    });
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot store blob progress; those chunks may be sent again")
+            }
         }
     }
 

@@ -11,7 +11,6 @@
 //! `delivery::Delivery` owns the delivery state and talks to the client with non-blocking
 //! `try_*` calls, keeping at most `inflight_messages` publishes un-PUBACKed.
 
-pub mod ack;
 pub mod chunk;
 mod delivery;
 mod options;
@@ -61,10 +60,12 @@ pub struct UplinkOptions {
     /// `[commands] response_topic_prefixes`: where else than this station's responses topic a
     /// command may ask for its response.
     pub response_topic_prefixes: Vec<String>,
+    /// How the case system's answers are trusted (`[acks]`).
+    pub answers: Arc<crate::receipts::Policy>,
 }
 
 impl UplinkOptions {
-    /// Defaults for tests and tools: plain TCP to `127.0.0.1:port`.
+    /// Defaults for tests and tools: plain TCP to `127.0.0.1:port`, unsigned answers accepted.
     pub fn loopback(station: &str, port: u16) -> UplinkOptions {
         UplinkOptions {
             station: station.into(),
@@ -83,6 +84,7 @@ impl UplinkOptions {
             ack_timeout: Duration::from_secs(60),
             reconnect_max: Duration::from_secs(30),
             response_topic_prefixes: Vec::new(),
+            answers: Arc::new(crate::receipts::Policy::trusting_broker(station)),
         }
     }
 }

@@ -47,6 +47,8 @@ pub fn options_from_config(config: &Config) -> anyhow::Result<UplinkOptions> {
         ack_timeout: mqtt.ack_timeout_secs.secs(),
         reconnect_max: mqtt.reconnect_max_secs.secs(),
         response_topic_prefixes: config.commands.response_topic_prefixes.clone(),
+        // The outbox may still say this station was upgraded (see `station::run_with`).
+        answers: std::sync::Arc::new(crate::receipts::Policy::from_config(config, false)?),
     })
 }
 

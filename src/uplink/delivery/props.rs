@@ -4,11 +4,13 @@
 //!
 //! Random interleavings of append (some records with blobs), delivery of queued publishes (in
 //! order, as MQTT QoS 1 on one connection; some delivered twice), PUBACKs, the case system's
-//! answers (stored, rejected, progress; duplicate, stale and for unknown ids; in bursts),
+//! signed answers (stored, rejected, progress; duplicate, stale and for unknown ids; in bursts;
+//! forged by another key, or a real receipt replayed onto another record),
 //! disconnect and reconnect (rumqttc forgets every queued publish on a clean session), ack
 //! timeouts, ticks and crashes (the Delivery dropped, the outbox opened again from its file),
 //! then a quiet drain until the outbox is empty. Checked throughout and at the end:
 //! - no record is published again once its `stored` (or `rejected`) answer was applied;
+//! - a forged or replayed answer leaves its record in the outbox;
 //! - every blob is complete at the case system when its record arrives (chunks cover it);
 //! - the records carry `seq` 1..n gapless, each `prev` the hash of the previous record's wire
 //!   bytes, and the `seq` user property matches;
@@ -26,8 +28,9 @@ use rumqttc::v5::{AsyncClient, Request};
 
 use super::Delivery;
 use crate::outbox::{Outbox, SharedOutbox};
+use crate::receipts::{Claim, Outcome, Policy, sha256_ref, sign};
+use crate::record::keys::{Jwk, Keyring, SigningKey, StationKey};
 use crate::record::{ChainLink, Sealed, SealedBlob, chain_hash};
-use crate::uplink::ack::{Ack, AckStatus};
 use crate::uplink::{Topics, UplinkOptions};
 
 const STATION: &str = "window-01";
@@ -69,6 +72,48 @@ enum Kind {
     Progress,
     /// A stored answer for an id the station never sent.
     Unknown,
+    /// A stored answer for a received record, with the right hash, signed by a key the station
+    /// does not trust.
+    Forged,
+    /// The case system's real stored receipt for one record, replayed onto another's id.
+    Replayed,
+}
+
+/// Whether the case system stored or rejected a record (the model's view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckStatus {
+    Stored,
+    Rejected,
+}
+
+fn key(seed: u8) -> StationKey {
+    let signing = SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]));
+    StationKey {
+        kid: Jwk::public_of_signing(&signing).thumbprint(),
+        signing,
+    }
+}
+
+/// The case system's key (trusted by the station) and a forger's.
+fn case_key() -> StationKey {
+    key(9)
+}
+fn forger_key() -> StationKey {
+    key(10)
+}
+
+fn receipt(key: &StationKey, record_id: &str, outcome: &Outcome, sha256: &str) -> Vec<u8> {
+    sign(
+        key,
+        &Claim {
+            station: STATION,
+            record_id,
+            outcome,
+            sha256,
+            iat: crate::commands::now_secs(),
+        },
+    )
+    .into_bytes()
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -77,6 +122,8 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => Just(Kind::Rejected),
         2 => Just(Kind::Progress),
         1 => Just(Kind::Unknown),
+        1 => Just(Kind::Forged),
+        1 => Just(Kind::Replayed),
     ]
 }
 
@@ -192,6 +239,18 @@ fn options() -> UplinkOptions {
     opts.inflight_messages = 5;
     opts.chunk_bytes = CHUNK;
     opts.ack_timeout = Duration::from_secs(3600);
+    let case = case_key();
+    let mut keys = Keyring::default();
+    keys.insert(case.kid.clone(), case.verifying_key());
+    opts.answers = Arc::new(Policy {
+        station: STATION.into(),
+        keys,
+        kids: vec![case.kid],
+        accept_unsigned: false,
+        unsigned_because: None,
+        sm2_only: false,
+        max_age_secs: 3600,
+    });
     opts
 }
 
@@ -371,42 +430,59 @@ impl Harness {
         }
         let mut batch = Vec::new();
         let mut applied = Vec::new();
+        // Records a forged or replayed answer names: they must stay where they are.
+        let mut untouchable = Vec::new();
         for (pick, kind) in picks {
             let received = &self.case.received_order;
             let id = received[usize::from(*pick) % received.len()].clone();
+            let wire = self.case.records.get(&id).cloned().unwrap_or_default();
             let payload = match kind {
                 Kind::Stored | Kind::Rejected => {
-                    let status = if matches!(kind, Kind::Stored) {
-                        AckStatus::Stored
+                    let (status, outcome) = if matches!(kind, Kind::Stored) {
+                        (AckStatus::Stored, Outcome::Stored)
                     } else {
-                        AckStatus::Rejected
+                        (
+                            AckStatus::Rejected,
+                            Outcome::Rejected {
+                                reason: "schema".into(),
+                            },
+                        )
                     };
                     applied.push((id.clone(), status));
-                    Ack {
-                        record_id: id,
-                        status,
-                        reason: matches!(kind, Kind::Rejected).then(|| "schema".into()),
-                    }
-                    .to_bytes()
+                    receipt(&case_key(), &id, &outcome, &sha256_ref(&wire))
                 }
-                Kind::Unknown => Ack {
-                    record_id: format!("never-{pick}"),
-                    status: AckStatus::Stored,
-                    reason: None,
+                Kind::Unknown => receipt(
+                    &case_key(),
+                    &format!("never-{pick}"),
+                    &Outcome::Stored,
+                    &sha256_ref(b"never sent"),
+                ),
+                Kind::Forged => {
+                    untouchable.push(id.clone());
+                    receipt(&forger_key(), &id, &Outcome::Stored, &sha256_ref(&wire))
                 }
-                .to_bytes(),
+                Kind::Replayed => {
+                    // The real receipt of another received record, under this one's id.
+                    let other = received
+                        .iter()
+                        .find(|o| **o != id)
+                        .and_then(|o| self.case.records.get(o));
+                    let Some(other) = other else {
+                        continue;
+                    };
+                    untouchable.push(id.clone());
+                    receipt(&case_key(), &id, &Outcome::Stored, &sha256_ref(other))
+                }
                 Kind::Progress => {
-                    let Some((blob_id, _)) = self.model.record(&id).and_then(|r| r.2.first())
+                    let Some((blob_id, blob)) = self.model.record(&id).and_then(|r| r.2.first())
                     else {
                         continue;
                     };
-                    serde_json::to_vec(&serde_json::json!({
-                        "record_id": id,
-                        "blob_id": blob_id,
-                        "status": "progress",
-                        "next_offset": self.case.contiguous(blob_id),
-                    }))
-                    .expect("json")
+                    let outcome = Outcome::Progress {
+                        blob_id: blob_id.clone(),
+                        next_offset: self.case.contiguous(blob_id) as u64,
+                    };
+                    receipt(&case_key(), &id, &outcome, &sha256_ref(blob))
                 }
             };
             batch.push(Publish::new(
@@ -417,6 +493,21 @@ impl Harness {
             ));
         }
         self.rt.block_on(self.delivery.on_messages(batch));
+        let pending: BTreeSet<String> = {
+            let outbox = self.outbox.lock().expect("outbox lock");
+            let oldest = outbox.oldest(usize::MAX >> 1).expect("outbox");
+            oldest.into_iter().map(|p| p.record_id).collect()
+        };
+        for id in untouchable {
+            // Only an honest answer in the same batch (or before) may have taken it out.
+            let answered =
+                self.model.fate.contains_key(&id) || applied.iter().any(|(a, _)| *a == id);
+            prop_assert!(
+                answered || pending.contains(&id),
+                "a forged or replayed answer took {} out of the outbox",
+                id
+            );
+        }
         // The outbox committed them: from now on these records must never be published again.
         for (id, status) in applied {
             self.model.fate.entry(id).or_insert(status);
