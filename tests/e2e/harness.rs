@@ -226,6 +226,8 @@ pub struct StationSetup {
     pub public_key: PathBuf,
     /// The case system's private key (records and blobs are encrypted to its public half).
     pub decrypt_key: PathBuf,
+    /// The case system's signing key (receipts; commands when trusted): `<dir>/case-sign/`.
+    pub case_sign: PathBuf,
     pub outbox: PathBuf,
 }
 
@@ -247,6 +249,10 @@ pub fn setup_station(dir: &Path, broker_port: u16, reader_link: &Path) -> Statio
     keygen(&[], &keys);
     let case_keys = dir.join("case-system");
     keygen(&["--recipient"], &case_keys);
+    // The case system signs its answers; the station trusts that key for receipts only (tests
+    // of commands add it to [commands] too: `trust_case_system_commands`).
+    let case_sign = dir.join("case-sign");
+    keygen(&[], &case_sign);
     let state = dir.join("state");
     let config = dir.join("countersign.toml");
     std::fs::write(
@@ -259,6 +265,9 @@ state_dir = "{state}"
 
 [crypto]
 recipient_key = "{recipient}"
+
+[acks]
+trusted_keys = ["{case_sign_public}"]
 
 [mqtt]
 host = "127.0.0.1"
@@ -275,6 +284,7 @@ poll_interval_ms = 100
 "#,
             key = keys.join("station.jwk").display(),
             recipient = case_keys.join("case-system.pub.jwk").display(),
+            case_sign_public = case_sign.join("station.pub.jwk").display(),
             state = state.display(),
             link = reader_link.display(),
         ),
@@ -285,6 +295,7 @@ poll_interval_ms = 100
         config,
         public_key: keys.join("station.pub.jwk"),
         decrypt_key: case_keys.join("case-system.jwk"),
+        case_sign: case_sign.join("station.jwk"),
         outbox: state.join("outbox.sqlite"),
     }
 }
@@ -309,10 +320,36 @@ pub struct CaseSystem {
 impl CaseSystem {
     /// Starts it for `setup`'s station, with its public key and the case-system private key.
     pub fn start(port: u16, setup: &StationSetup, out: Option<&Path>, ack: bool) -> CaseSystem {
-        Self::start_with_keys(port, &[&setup.public_key], &[&setup.decrypt_key], out, ack)
+        Self::start_signing(port, setup, &[&setup.public_key], &[&setup.decrypt_key], out, ack)
+    }
+
+    /// As [`CaseSystem::start_with_keys`], signing its answers with `setup`'s case-system key.
+    pub fn start_signing(
+        port: u16,
+        setup: &StationSetup,
+        station_keys: &[&Path],
+        decrypt_keys: &[&Path],
+        out: Option<&Path>,
+        ack: bool,
+    ) -> CaseSystem {
+        let sign = ["--sign-key".as_ref(), setup.case_sign.as_os_str()];
+        Self::start_with_args(port, station_keys, decrypt_keys, out, ack, &sign)
     }
 
     /// Starts it with keyrings: every station key and case-system key it may meet (rotation).
+    /// As [`CaseSystem::start`], its answers signed with jwcrypto instead of joserfc.
+    pub fn start_jwcrypto(port: u16, setup: &StationSetup) -> CaseSystem {
+        let sign = [
+            "--sign-key".as_ref(),
+            setup.case_sign.as_os_str(),
+            "--signer".as_ref(),
+            "jwcrypto".as_ref(),
+        ];
+        let (keys, decrypt) = ([setup.public_key.as_path()], [setup.decrypt_key.as_path()]);
+        Self::start_with_args(port, &keys, &decrypt, None, true, &sign)
+    }
+
+    /// Unsigned answers (the format before receipts): only for stations that accept them.
     pub fn start_with_keys(
         port: u16,
         station_keys: &[&Path],
@@ -320,9 +357,21 @@ impl CaseSystem {
         out: Option<&Path>,
         ack: bool,
     ) -> CaseSystem {
+        Self::start_with_args(port, station_keys, decrypt_keys, out, ack, &[])
+    }
+
+    fn start_with_args(
+        port: u16,
+        station_keys: &[&Path],
+        decrypt_keys: &[&Path],
+        out: Option<&Path>,
+        ack: bool,
+        extra: &[&std::ffi::OsStr],
+    ) -> CaseSystem {
         let mut cmd = Command::new(python());
         cmd.arg(peer_script("case_system.py"))
             .args(["--port", &port.to_string(), "--station", STATION])
+            .args(extra)
             .stdout(Stdio::piped());
         for key in station_keys {
             cmd.arg("--pubkey").arg(key);
@@ -438,4 +487,17 @@ pub fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
         })
         .unwrap_or(false)
+}
+
+/// `GET path` on loopback: (status, body), or None when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
 }

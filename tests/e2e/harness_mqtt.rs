@@ -293,6 +293,8 @@ impl RefConsumer {
             .arg(&setup.public_key)
             .arg("--out")
             .arg(out)
+            .arg("--sign-key")
+            .arg(&setup.case_sign)
             .stdout(Stdio::piped());
         if let Some(key) = decrypt_key(setup) {
             cmd.arg("--decrypt-key").arg(key);
@@ -384,14 +386,12 @@ pub fn start_daemon_logging(setup: &StationSetup, filter: &str) -> Proc {
     )
 }
 
-/// Makes the case system's command-signing key (`<dir>/case-sign/station.jwk`) and trusts its
+/// Trusts the case system's signing key (`<dir>/case-sign/station.jwk`, made by `setup_station`) and its
 /// public half for MQTT commands; `extra` config follows the `[commands]` table.
 pub fn trust_case_system_commands(setup: &StationSetup, extra: &str) {
-    let keys = setup.dir.join("case-sign");
-    keygen(&[], &keys);
     setup.append_config(&format!(
         "[commands]\ntrusted_keys = [\"{}\"]\n\n{extra}\n",
-        keys.join("station.pub.jwk").display()
+        setup.case_sign.with_file_name("station.pub.jwk").display()
     ));
 }
 
@@ -419,4 +419,48 @@ pub fn send_command(
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The pending records (id, exact wire bytes), oldest first, read beside the daemon.
+pub fn pending_records(setup: &StationSetup) -> Vec<(String, Vec<u8>)> {
+    let outbox = countersign::outbox::Outbox::open(&setup.outbox).unwrap();
+    outbox
+        .oldest(1000)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.record_id, p.wire))
+        .collect()
+}
+
+/// A receipt signed with `key` (a private JWK file) by countersign's own code; the interop
+/// tests sign with the Python peers instead.
+pub fn receipt(
+    key: &Path,
+    station: &str,
+    record_id: &str,
+    outcome: &countersign::receipts::Outcome,
+    sha256: &str,
+    iat: i64,
+) -> String {
+    let key = countersign::record::keys::load_private(key).unwrap();
+    countersign::receipts::sign(
+        &key,
+        &countersign::receipts::Claim {
+            station,
+            record_id,
+            outcome,
+            sha256,
+            iat,
+        },
+    )
+}
+
+/// Publishes one answer on the station's acks topic as another client would (QoS 1).
+pub fn publish_answer(port: u16, payload: &str) {
+    let sent = Command::new("mosquitto_pub")
+        .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-q", "1", "-V", "mqttv5"])
+        .args(["-t", &format!("countersign/v1/{STATION}/acks"), "-m", payload])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "mosquitto_pub");
 }

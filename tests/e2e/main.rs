@@ -33,6 +33,7 @@ mod long_jobs;
 mod outbox_cli;
 mod package;
 mod passport;
+mod receipts;
 mod records;
 mod rotation;
 mod service;

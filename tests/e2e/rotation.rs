@@ -38,8 +38,9 @@ fn rotating_both_keys_keeps_queued_records_and_the_chain() {
     let (new_station, new_case) = setup.rotate_keys("2");
     let received = dir.path().join("received");
     std::fs::create_dir_all(&received).unwrap();
-    let case = CaseSystem::start_with_keys(
+    let case = CaseSystem::start_signing(
         broker.port,
+        &setup,
         &[&setup.public_key, &new_station],
         &[&setup.decrypt_key, &new_case],
         Some(&received),
@@ -194,7 +195,8 @@ fn es256_station_records_verify_in_joserfc_and_jwcrypto() {
     let _sim = start_sim(&link, 500, 300);
     let setup = setup_station(dir.path(), broker.port, &link);
     let (station, case_key) = setup.rotate_keys_with("p256", "p256");
-    let case = CaseSystem::start_with_keys(broker.port, &[&station], &[&case_key], None, true);
+    let case =
+        CaseSystem::start_signing(broker.port, &setup, &[&station], &[&case_key], None, true);
     let daemon = start_daemon(&setup);
     let r = case
         .next_record(Duration::from_secs(30))
