@@ -7,6 +7,11 @@ independent JOSE libraries, joserfc and jwcrypto. Evidence blobs are JWEs too; t
 checked against the signed manifest. Verified records are acknowledged on the station's acks
 topic. Shares no code with countersign.
 
+With --sign-key (a private JWK: Ed25519, P-256 or SM2, as `countersign keygen` writes it) every
+answer (progress, stored, rejected) is a signed receipt, a compact JWS (receipt.py; issue 14):
+Ed25519/P-256 signed by joserfc, or jwcrypto with --signer jwcrypto; SM2 by gmssl. Without it the
+answers are the old unsigned JSON (for stations that still accept it).
+
 Prints one JSON object per received record on stdout (flushed), for the test to read:
   {"record_id", "seq", "prev", "sha256", "joserfc", "jwcrypto", "kid", "alg", "typ",
    "topic", "content_type", "user_properties", "payload", "acked"}
@@ -19,6 +24,7 @@ import hashlib
 import json
 import pathlib
 import sys
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -28,6 +34,7 @@ from joserfc.jwk import ECKey, OKPKey
 from jwcrypto import jwe as jc_jwe, jwk as jc_jwk, jws as jc_jws
 
 from blob_chunks import BlobAssembler
+from receipt import key_alg, make_payload, sign_receipt
 
 
 def emit(obj):
@@ -102,6 +109,11 @@ def open_blob(wire: bytes, decrypt_json) -> bytes:
     return decrypt_joserfc(wire, decrypt_json) if is_jwe(wire) else wire
 
 
+def chunk_blob_sha256(msg) -> str:
+    """The chunk's `sha256` user property: the whole blob's wire hash (sha256:<hex>)."""
+    return dict(getattr(msg.properties, "UserProperty", []))["sha256"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -113,7 +125,21 @@ def main():
     ap.add_argument("--out", help="directory to store each record's wire bytes")
     ap.add_argument("--no-ack", action="store_true", help="observe only, never acknowledge")
     ap.add_argument("--client-id", default="test-case-system")
+    ap.add_argument("--sign-key", help="private JWK to sign every answer with (signed receipts); "
+                    "without it answers are unsigned JSON")
+    ap.add_argument("--signer", choices=["joserfc", "jwcrypto"], default="joserfc",
+                    help="library signing Ed25519/P-256 receipts (SM2 always uses gmssl)")
     args = ap.parse_args()
+    sign_key = None
+    if args.sign_key:
+        try:
+            sign_key = json.loads(pathlib.Path(args.sign_key).read_text())
+            key_alg(sign_key)
+            if "d" not in sign_key:
+                raise ValueError("no private part \"d\"")
+        except (OSError, ValueError) as e:
+            ap.error(f"--sign-key {args.sign_key}: {e}")
+    signer = "gmssl" if sign_key and key_alg(sign_key) == "SM2" else args.signer
 
     key_json = Keyring()
     for path in args.pubkey:
@@ -130,6 +156,20 @@ def main():
     blobs = BlobAssembler()
     parked = {}  # record_id -> the record message, waiting for its blobs' last chunks
     acks_topic = f"countersign/v1/{args.station}/acks"
+
+    def answer(client, unsigned: dict, **bind):
+        """Publishes one answer: signed (bound to the station and hash in `bind`) with
+        --sign-key, else the old unsigned JSON."""
+        props = Properties(PacketTypes.PUBLISH)
+        if sign_key is None:
+            if unsigned["status"] != "progress":  # as before signed receipts
+                props.ContentType = "application/json"
+            body = json.dumps(unsigned)
+        else:
+            props.ContentType = "application/jose"
+            payload = make_payload(args.station, iat=int(time.time()), **unsigned, **bind)
+            body = sign_receipt(sign_key, payload, signer)
+        client.publish(acks_topic, body, qos=1, properties=props)
 
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
@@ -152,7 +192,8 @@ def main():
             if not args.no_ack:
                 progress = {"record_id": record_id, "blob_id": blob_id,
                             "status": "progress", "next_offset": held}
-                client.publish(acks_topic, json.dumps(progress), qos=1)
+                # The station checks this against the whole-blob hash every chunk carries.
+                answer(client, progress, blob_sha256=chunk_blob_sha256(msg))
             if completed:
                 for rid, (parked_msg, waiting) in list(parked.items()):
                     if not blobs.missing(waiting):
@@ -215,9 +256,8 @@ def main():
                 ack = {"record_id": record["record_id"], "status": "stored"}
             else:
                 ack = {"record_id": "unknown", "status": "rejected", "reason": "signature"}
-            props = Properties(PacketTypes.PUBLISH)
-            props.ContentType = "application/json"
-            client.publish(acks_topic, json.dumps(ack), qos=1, properties=props)
+            # Both answers bind to the exact bytes received, even one for an unknown record id.
+            answer(client, ack, record_sha256="sha256:" + report["sha256"])
             report["acked"] = True
         emit(report)
 

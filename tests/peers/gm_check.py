@@ -24,12 +24,21 @@ def hex_of(b64: str) -> str:
     return b64d(b64).hex()
 
 
+def crypt_sm2(private_key, public_key: str, mode=0):
+    """gmssl's CryptSM2 with the public point kept as given: its constructor strips every leading
+    "0"/"4" digit of a point that starts with "04" (meant for the 04 prefix), which corrupts the
+    one key in 256 whose x starts with byte 04."""
+    crypt = sm2.CryptSM2(private_key=private_key, public_key=public_key, mode=mode)
+    crypt.public_key = public_key
+    return crypt
+
+
 def decrypt(wire: str, case_key: dict) -> tuple[dict, bytes]:
     h, k, iv, c, t = wire.strip().split(".")
     header = json.loads(b64d(h))
     assert header["alg"] == "SM2" and header["enc"] == "SM4GCM", header
     pub = hex_of(case_key["x"]) + hex_of(case_key["y"])
-    unwrapper = sm2.CryptSM2(private_key=hex_of(case_key["d"]), public_key=pub, mode=1)
+    unwrapper = crypt_sm2(hex_of(case_key["d"]), pub, mode=1)
     encrypted_key = b64d(k)
     assert encrypted_key[0] == 4, "C1 must be an uncompressed point (04||x||y)"
     cek = unwrapper.decrypt(encrypted_key[1:])  # gmssl takes C1 without the 04 byte
@@ -43,7 +52,7 @@ def verify(jws: bytes, station_key: dict) -> dict:
     header = json.loads(b64d(h))
     assert header["alg"] == "SM2", header
     pub = hex_of(station_key["x"]) + hex_of(station_key["y"])
-    verifier = sm2.CryptSM2(private_key=None, public_key=pub)
+    verifier = crypt_sm2(None, pub)
     assert verifier.verify_with_sm3(b64d(s).hex(), f"{h}.{p}".encode()), "bad SM2 signature"
     return json.loads(b64d(p))
 

@@ -128,6 +128,9 @@ def make_gm(out: pathlib.Path, n: int):
     write_keys(out, station_pub, case_priv)
     signer = sm2.CryptSM2(private_key=s_d, public_key=s_pub)
     wrapper = sm2.CryptSM2(private_key=None, public_key=c_pub, mode=1)  # C1C3C2
+    # gmssl's constructor strips every leading "0"/"4" digit of a point starting "04" (meant for
+    # the 04 prefix), corrupting the one key in 256 whose x starts with byte 04: keep the points.
+    signer.public_key, wrapper.public_key = s_pub, c_pub
 
     def encrypt(plaintext: bytes, cty=None) -> str:
         header = {"alg": "SM2", "enc": "SM4GCM", "kid": case_kid,
