@@ -320,7 +320,14 @@ pub struct CaseSystem {
 impl CaseSystem {
     /// Starts it for `setup`'s station, with its public key and the case-system private key.
     pub fn start(port: u16, setup: &StationSetup, out: Option<&Path>, ack: bool) -> CaseSystem {
-        Self::start_signing(port, setup, &[&setup.public_key], &[&setup.decrypt_key], out, ack)
+        Self::start_signing(
+            port,
+            setup,
+            &[&setup.public_key],
+            &[&setup.decrypt_key],
+            out,
+            ack,
+        )
     }
 
     /// As [`CaseSystem::start_with_keys`], signing its answers with `setup`'s case-system key.

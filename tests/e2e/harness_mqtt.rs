@@ -458,8 +458,22 @@ pub fn receipt(
 /// Publishes one answer on the station's acks topic as another client would (QoS 1).
 pub fn publish_answer(port: u16, payload: &str) {
     let sent = Command::new("mosquitto_pub")
-        .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-q", "1", "-V", "mqttv5"])
-        .args(["-t", &format!("countersign/v1/{STATION}/acks"), "-m", payload])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-h",
+            "127.0.0.1",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+        ])
+        .args([
+            "-t",
+            &format!("countersign/v1/{STATION}/acks"),
+            "-m",
+            payload,
+        ])
         .status()
         .unwrap();
     assert!(sent.success(), "mosquitto_pub");

@@ -20,7 +20,9 @@ fn metrics_table(port: u16) -> String {
 }
 
 fn refused(metrics: u16, reason: &str) -> u64 {
-    let body = http_get(metrics, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    let body = http_get(metrics, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     let key = format!("countersign_acks_refused_total{{reason=\"{reason}\"}} ");
     body.lines()
         .find_map(|l| l.strip_prefix(&key))
@@ -87,7 +89,9 @@ fn forged_unsigned_foreign_stale_and_malformed_answers_leave_the_record() {
         publish_answer(broker.port, payload);
     }
     wait_until(Duration::from_secs(20), "every refusal counted", || {
-        cases.iter().all(|(reason, _)| refused(metrics, reason) == 1)
+        cases
+            .iter()
+            .all(|(reason, _)| refused(metrics, reason) == 1)
     });
     let stats = outbox_stats(&setup.outbox);
     assert_eq!((stats.depth, stats.dead_letters), (1, 0), "nothing changed");
@@ -97,7 +101,7 @@ fn forged_unsigned_foreign_stale_and_malformed_answers_leave_the_record() {
     let log = strip_ansi(&daemon.stderr());
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(REFUSED_LINE)).collect();
     assert_eq!(lines.len(), 1, "{log}");
-    assert!(lines[0].contains("reason=unsigned"), "{}", lines[0]);
+    assert!(lines[0].contains("reason=\"unsigned\""), "{}", lines[0]);
     assert!(!lines[0].contains(&id), "{}", lines[0]);
 
     // The case system's real receipt takes it out, and is kept.
@@ -107,7 +111,10 @@ fn forged_unsigned_foreign_stale_and_malformed_answers_leave_the_record() {
     });
     let kept = kept_receipts(setup);
     assert_eq!(kept.len(), 1);
-    assert_eq!((kept[0].record_id.as_str(), kept[0].status.as_str()), (id.as_str(), "stored"));
+    assert_eq!(
+        (kept[0].record_id.as_str(), kept[0].status.as_str()),
+        (id.as_str(), "stored")
+    );
     assert_eq!(kept[0].record_sha256, hash);
     assert_eq!(
         kept[0].receipt.kid,
@@ -115,7 +122,8 @@ fn forged_unsigned_foreign_stale_and_malformed_answers_leave_the_record() {
     );
     let log = strip_ansi(&daemon.stderr());
     assert!(
-        log.contains("receipts signed by one case-system key accepted") && log.contains("unsigned answers refused"),
+        log.contains("receipts signed by one case-system key accepted")
+            && log.contains("unsigned answers refused"),
         "the start line says what is accepted: {log}"
     );
 }
@@ -140,11 +148,17 @@ fn a_receipt_for_other_bytes_is_refused_and_real_ones_from_python_are_kept() {
     let key = &setup.case_sign;
     // What the case system signs when it was handed A's bytes under B's id (a substituted
     // record), and a rejection bound to the wrong bytes: both refused, nothing moves.
-    publish_answer(broker.port, &receipt(key, STATION, b, &Outcome::Stored, &a_hash, now));
+    publish_answer(
+        broker.port,
+        &receipt(key, STATION, b, &Outcome::Stored, &a_hash, now),
+    );
     let rejection = Outcome::Rejected {
         reason: "schema".into(),
     };
-    publish_answer(broker.port, &receipt(key, STATION, a, &rejection, &b_hash, now));
+    publish_answer(
+        broker.port,
+        &receipt(key, STATION, a, &rejection, &b_hash, now),
+    );
     wait_until(Duration::from_secs(20), "two wrong hashes counted", || {
         refused(metrics, "wrong_hash") == 2
     });
@@ -163,9 +177,11 @@ fn a_receipt_for_other_bytes_is_refused_and_real_ones_from_python_are_kept() {
 
     // The independent case system signs with jwcrypto: B is delivered and acknowledged.
     let _case = CaseSystem::start_jwcrypto(broker.port, setup);
-    wait_until(Duration::from_secs(60), "B acknowledged by the Python case system", || {
-        outbox_stats(&setup.outbox).depth == 0
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "B acknowledged by the Python case system",
+        || outbox_stats(&setup.outbox).depth == 0,
+    );
     let kept = kept_receipts(setup);
     let ids: Vec<&str> = kept.iter().map(|k| k.record_id.as_str()).collect();
     assert_eq!(ids, [a.as_str(), b.as_str()]);
@@ -204,9 +220,11 @@ fn an_upgraded_station_keeps_working_and_a_new_one_is_signed_only() {
         broker.port,
         &format!(r#"{{"record_id":"{id}","status":"stored"}}"#),
     );
-    wait_until(Duration::from_secs(20), "the unsigned answer refused", || {
-        refused(metrics, "unsigned") == 1
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the unsigned answer refused",
+        || refused(metrics, "unsigned") == 1,
+    );
     assert_eq!(outbox_stats(&setup.outbox).depth, 1);
     let log = strip_ansi(&daemon.stderr());
     assert!(log.contains("no record can leave the outbox"), "{log}");
@@ -230,16 +248,21 @@ fn an_upgraded_station_keeps_working_and_a_new_one_is_signed_only() {
         None,
         true,
     );
-    wait_until(Duration::from_secs(60), "drained with unsigned answers", || {
-        outbox_stats(&setup.outbox).depth == 0
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "drained with unsigned answers",
+        || outbox_stats(&setup.outbox).depth == 0,
+    );
     drop(case);
     let log = strip_ansi(&daemon.stderr());
     assert!(
         log.contains("unsigned answers accepted too, because this station was upgraded"),
         "{log}"
     );
-    assert!(kept_receipts(setup).is_empty(), "an unsigned answer is no receipt");
+    assert!(
+        kept_receipts(setup).is_empty(),
+        "an unsigned answer is no receipt"
+    );
 }
 
 /// The GM profile: SM2 receipts signed by gmssl (an independent SM2 implementation) take records
@@ -259,15 +282,27 @@ fn gm_profile_receipts_signed_by_gmssl_are_accepted_and_others_refused() {
     let config = std::fs::read_to_string(&setup.config).unwrap();
     let config = config
         .replace(
-            &setup.public_key.with_file_name("station.jwk").display().to_string(),
+            &setup
+                .public_key
+                .with_file_name("station.jwk")
+                .display()
+                .to_string(),
             &gm.join("station/station.jwk").display().to_string(),
         )
         .replace(
-            &setup.decrypt_key.with_file_name("case-system.pub.jwk").display().to_string(),
+            &setup
+                .decrypt_key
+                .with_file_name("case-system.pub.jwk")
+                .display()
+                .to_string(),
             &gm.join("case/case-system.pub.jwk").display().to_string(),
         )
         .replace(
-            &setup.case_sign.with_file_name("station.pub.jwk").display().to_string(),
+            &setup
+                .case_sign
+                .with_file_name("station.pub.jwk")
+                .display()
+                .to_string(),
             &gm.join("case-sign/station.pub.jwk").display().to_string(),
         )
         .replace("[crypto]\n", "[crypto]\nprofile = \"gm\"\n");
@@ -283,24 +318,45 @@ fn gm_profile_receipts_signed_by_gmssl_are_accepted_and_others_refused() {
     std::fs::write(&record_file, &wire).unwrap();
 
     // Ed25519, by the key that signs in the standard profile: refused.
-    let ed = receipt(&setup.case_sign, STATION, &id, &Outcome::Stored, &sha256_ref(&wire), now_secs());
+    let ed = receipt(
+        &setup.case_sign,
+        STATION,
+        &id,
+        &Outcome::Stored,
+        &sha256_ref(&wire),
+        now_secs(),
+    );
     publish_answer(broker.port, &ed);
-    wait_until(Duration::from_secs(20), "the Ed25519 receipt refused", || {
-        refused(metrics, "bad_signature") == 1
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the Ed25519 receipt refused",
+        || refused(metrics, "bad_signature") == 1,
+    );
     assert_eq!(outbox_stats(&setup.outbox).depth, 1);
 
     // SM2 by gmssl: accepted.
     let signed = Command::new(python())
         .arg(peer_script("receipt.py"))
-        .args(["sign", "--signer", "gmssl", "--station", STATION, "--status", "stored"])
+        .args([
+            "sign",
+            "--signer",
+            "gmssl",
+            "--station",
+            STATION,
+            "--status",
+            "stored",
+        ])
         .args(["--record-id", &id, "--key"])
         .arg(gm.join("case-sign/station.jwk"))
         .arg("--record-file")
         .arg(&record_file)
         .output()
         .unwrap();
-    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
     let jws = String::from_utf8(signed.stdout).unwrap();
     publish_answer(broker.port, jws.trim());
     wait_until(Duration::from_secs(20), "the SM2 receipt applied", || {

@@ -3,8 +3,6 @@
 //! an invalid file refused), SIGTERM, the metrics endpoint; `check-config --print` with conf.d
 //! drop-ins; `devices` on a machine without devices.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
