@@ -153,6 +153,18 @@ impl MqttConfig {
     pub fn plain_tcp_off_loopback(&self) -> bool {
         self.tls.is_none() && !is_loopback_host(&self.host)
     }
+
+    /// What `check-config` and `run` say when plain TCP to a remote broker was allowed.
+    pub fn plain_tcp_warning(&self) -> Option<String> {
+        (self.allow_plain_tcp && self.plain_tcp_off_loopback()).then(|| {
+            format!(
+                "mqtt.allow_plain_tcp: plain TCP to {:?}, which is not on loopback: records \
+                 travel encrypted, but the case system's commands and answers and the MQTT \
+                 password travel in clear; use [mqtt.tls] unless the network is a trusted LAN or VPN",
+                self.host
+            )
+        })
+    }
 }
 
 /// Room for the topic, MQTT 5 properties and fixed header of a chunk message.
@@ -301,5 +313,13 @@ mod tests {
         assert!(!c.mqtt.plain_tcp_off_loopback());
         let c = parse("[mqtt]\nhost = \"10.0.0.5\"\nallow_plain_tcp = true\n").unwrap();
         assert!(c.mqtt.allow_plain_tcp && c.mqtt.plain_tcp_off_loopback());
+        let warning = c.mqtt.plain_tcp_warning().unwrap();
+        assert!(
+            warning.contains("10.0.0.5") && warning.contains("password"),
+            "{warning}"
+        );
+        // Allowed but on loopback: nothing to warn about.
+        let c = parse("[mqtt]\nallow_plain_tcp = true\n").unwrap();
+        assert_eq!(c.mqtt.plain_tcp_warning(), None);
     }
 }
