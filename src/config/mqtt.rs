@@ -148,8 +148,8 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 impl MqttConfig {
-    /// Plain TCP to a broker that is not on loopback (allowed by `allow_plain_tcp`): the case
-    /// of `check-config`'s warning.
+    /// Plain TCP to a broker that is not on loopback: refused, or warned about when
+    /// `allow_plain_tcp` is set.
     pub fn plain_tcp_off_loopback(&self) -> bool {
         self.tls.is_none() && !is_loopback_host(&self.host)
     }
@@ -246,6 +246,7 @@ mod tests {
         let e = err("[folders.scan]\nsettle = 3\n");
         assert!(e.message.contains("settle"), "{e}");
     }
+
     #[test]
     fn loopback_is_decided_from_the_text_alone() {
         for (host, loopback) in [
@@ -259,6 +260,7 @@ mod tests {
             ("0:0:0:0:0:0:0:1", true),
             ("::ffff:127.0.0.1", true),
             ("[::ffff:127.0.0.1]", true),
+            ("[127.0.0.1]", true),
             // Names that may well resolve to loopback: no DNS at config parse.
             ("localhost.localdomain", false),
             ("ip6-localhost", false),
@@ -267,7 +269,6 @@ mod tests {
             // Not literals Rust parses (inet_aton would): refused rather than guessed.
             ("127.1", false),
             ("2130706433", false),
-            ("[127.0.0.1]", true),
             ("::1%lo", false),
             ("[::1", false),
             ("0.0.0.0", false),
