@@ -4,7 +4,7 @@
 //! the environment the daemon needs before it can report ready (`service::preflight`: the keys
 //! present, private and of the profile's types; the MQTT password file and TLS files; the
 //! command keys; the hot folders there and writable). Devices that are not plugged in are only noted: the daemon waits
-//! for them. Exit 78 (EX_CONFIG) when anything would stop the daemon from starting.
+//! for them; plain TCP to a broker off loopback (`mqtt.allow_plain_tcp`) is a warning. Exit 78 (EX_CONFIG) when anything would stop the daemon from starting.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -68,6 +68,9 @@ pub fn run(path: &Path, options: Options) -> anyhow::Result<ExitCode> {
             ", keys ok"
         }
     ));
+    if let Some(warning) = config.mqtt.plain_tcp_warning() {
+        report(format!("warning: {warning}"));
+    }
     for (name, reader) in &config.id_readers {
         if !reader.port.exists() {
             report(format!(

@@ -23,6 +23,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let log = logging::init_daemon(config.log.level, config.station.id.as_str());
+    if let Some(warning) = config.mqtt.plain_tcp_warning() {
+        tracing::warn!("{warning}");
+    }
     // Keys, password, TLS files, trusted keys, hot folders: a problem here is not fixed by a
     // restart, so it is exit 78 before the station starts, never exit 1 from inside it.
     let crypto = match service::preflight::check(&config) {

@@ -49,7 +49,12 @@ pub struct MqttConfig {
     /// again. Size it for the link: a chunk must get through in this time.
     #[serde(default = "default_flush_timeout")]
     pub flush_timeout_secs: Bounded<1, 3600>,
-    /// TLS to the broker (`[mqtt.tls]`); absent means plain TCP (loopback or a trusted LAN only).
+    /// Plain TCP to a broker that is not on loopback. Records are encrypted either way, but the
+    /// MQTT password, the case system's commands and the answers are not: without `[mqtt.tls]`
+    /// a remote broker is refused unless this says the network is trusted (a LAN or VPN).
+    #[serde(default)]
+    pub allow_plain_tcp: bool,
+    /// TLS to the broker (`[mqtt.tls]`); absent means plain TCP (loopback, or `allow_plain_tcp`).
     #[serde(default)]
     pub tls: Option<MqttTlsConfig>,
 }
@@ -85,6 +90,7 @@ impl Default for MqttConfig {
             chunk_bytes: default_chunk(),
             inflight_messages: default_inflight_messages(),
             flush_timeout_secs: default_flush_timeout(),
+            allow_plain_tcp: false,
             tls: None,
         }
     }
@@ -124,6 +130,43 @@ fn default_flush_timeout() -> Bounded<1, 3600> {
     Bounded(30)
 }
 
+/// Whether `host` is this machine by its text alone: `localhost`, `localhost.` or a loopback IP
+/// literal (IPv6 with or without brackets, IPv4-mapped included). A name that merely resolves to
+/// loopback does not count: the configuration is checked without DNS, and a name's answer can
+/// change after the check.
+pub fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
+        return true;
+    }
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    literal
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+impl MqttConfig {
+    /// Plain TCP to a broker that is not on loopback: refused, or warned about when
+    /// `allow_plain_tcp` is set.
+    pub fn plain_tcp_off_loopback(&self) -> bool {
+        self.tls.is_none() && !is_loopback_host(&self.host)
+    }
+
+    /// What `check-config` and `run` say when plain TCP to a remote broker was allowed.
+    pub fn plain_tcp_warning(&self) -> Option<String> {
+        (self.allow_plain_tcp && self.plain_tcp_off_loopback()).then(|| {
+            format!(
+                "mqtt.allow_plain_tcp: plain TCP to {:?}, which is not on loopback: records \
+                 travel encrypted, but the case system's commands and answers and the MQTT \
+                 password travel in clear; use [mqtt.tls] unless the network is a trusted LAN or VPN",
+                self.host
+            )
+        })
+    }
+}
+
 /// Room for the topic, MQTT 5 properties and fixed header of a chunk message.
 pub const CHUNK_OVERHEAD: u64 = 2048;
 
@@ -138,6 +181,19 @@ impl super::model::Config {
                 format!(
                     "a chunk of {} bytes needs mqtt.max_packet_bytes of at least {needed}",
                     mqtt.chunk_bytes.get()
+                ),
+            ));
+        }
+        if mqtt.plain_tcp_off_loopback() && !mqtt.allow_plain_tcp {
+            return Err((
+                "mqtt.host".into(),
+                format!(
+                    "{:?} is not on loopback and there is no [mqtt.tls]: the MQTT password, the \
+                     case system's commands and the answers would cross the network in clear. \
+                     Add [mqtt.tls] with ca_file (the CA that signed the broker's certificate), \
+                     or, for a broker on a trusted LAN or VPN, set mqtt.allow_plain_tcp = true \
+                     (a name that resolves to loopback counts as remote: the check does no DNS)",
+                    mqtt.host
                 ),
             ));
         }
@@ -189,5 +245,82 @@ mod tests {
         assert_eq!(e.key.as_deref(), Some("folders.scan.extensions"), "{e}");
         let e = err("[folders.scan]\nsettle = 3\n");
         assert!(e.message.contains("settle"), "{e}");
+    }
+
+    #[test]
+    fn loopback_is_decided_from_the_text_alone() {
+        for (host, loopback) in [
+            ("localhost", true),
+            ("LocalHost", true),
+            ("localhost.", true),
+            ("127.0.0.1", true),
+            ("127.10.20.30", true),
+            ("::1", true),
+            ("[::1]", true),
+            ("0:0:0:0:0:0:0:1", true),
+            ("::ffff:127.0.0.1", true),
+            ("[::ffff:127.0.0.1]", true),
+            ("[127.0.0.1]", true),
+            // Names that may well resolve to loopback: no DNS at config parse.
+            ("localhost.localdomain", false),
+            ("ip6-localhost", false),
+            ("foo.localhost", false),
+            ("broker.local", false),
+            // Not literals Rust parses (inet_aton would): refused rather than guessed.
+            ("127.1", false),
+            ("2130706433", false),
+            ("::1%lo", false),
+            ("[::1", false),
+            ("0.0.0.0", false),
+            ("::", false),
+            ("10.0.0.5", false),
+            ("128.0.0.1", false),
+            ("::2", false),
+            ("::ffff:10.0.0.1", false),
+            (" 127.0.0.1", false),
+        ] {
+            assert_eq!(super::is_loopback_host(host), loopback, "{host:?}");
+        }
+    }
+
+    #[test]
+    fn plain_tcp_off_loopback_needs_tls_or_the_explicit_setting() {
+        let parse =
+            |extra: &str| crate::config::parse(&format!("{BASE}{extra}"), Path::new("t.toml"));
+        // Loopback (and the default host) without TLS: fine.
+        for host in ["127.0.0.1", "localhost", "[::1]"] {
+            let c = parse(&format!("[mqtt]\nhost = \"{host}\"\n")).unwrap();
+            assert!(!c.mqtt.plain_tcp_off_loopback(), "{host}");
+        }
+        assert!(!parse("").unwrap().mqtt.allow_plain_tcp);
+
+        // A remote broker without TLS: refused, located at mqtt.host, saying what to do.
+        let e = err("[mqtt]\nport = 1883\nhost = \"broker.lan\"\n");
+        assert_eq!(e.key.as_deref(), Some("mqtt.host"), "{e}");
+        assert_eq!((e.line, e.column), (Some(10), Some(1)), "{e}");
+        for needle in [
+            "broker.lan",
+            "[mqtt.tls]",
+            "ca_file",
+            "mqtt.allow_plain_tcp = true",
+        ] {
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        let e = err("[mqtt]\nhost = \"localhost.localdomain\"\nallow_plain_tcp = false\n");
+        assert_eq!(e.key.as_deref(), Some("mqtt.host"), "{e}");
+
+        // With TLS, or with the explicit setting: accepted.
+        let c = parse("[mqtt]\nhost = \"broker.lan\"\n[mqtt.tls]\nca_file = \"/ca\"\n").unwrap();
+        assert!(!c.mqtt.plain_tcp_off_loopback());
+        let c = parse("[mqtt]\nhost = \"10.0.0.5\"\nallow_plain_tcp = true\n").unwrap();
+        assert!(c.mqtt.allow_plain_tcp && c.mqtt.plain_tcp_off_loopback());
+        let warning = c.mqtt.plain_tcp_warning().unwrap();
+        assert!(
+            warning.contains("10.0.0.5") && warning.contains("password"),
+            "{warning}"
+        );
+        // Allowed but on loopback: nothing to warn about.
+        let c = parse("[mqtt]\nallow_plain_tcp = true\n").unwrap();
+        assert_eq!(c.mqtt.plain_tcp_warning(), None);
     }
 }

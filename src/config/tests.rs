@@ -15,6 +15,9 @@ port = 8883
 [id_readers.desk]
 port = "/dev/countersign/idcard"
 baud = 9600
+
+[mqtt.tls]
+ca_file = "/etc/countersign/tls/broker-ca.pem"
 "#;
 
 fn err(text: &str) -> ConfigError {

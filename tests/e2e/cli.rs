@@ -9,14 +9,23 @@ fn countersign(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn check_config_accepts_the_documented_example() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/countersign.toml");
-    // The example names keys that do not exist here: check the file only.
-    let out = countersign(&["check-config", "--no-environment", "--config", example]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The reference file and the ready examples (a broker off loopback, over TLS).
+    for example in [
+        "config/countersign.toml",
+        "config/examples/window-counter.toml",
+        "config/examples/mobile-kit.toml",
+    ] {
+        let path = format!("{}/{example}", env!("CARGO_MANIFEST_DIR"));
+        // The examples name keys that do not exist here: check the file only.
+        let out = countersign(&["check-config", "--no-environment", "--config", &path]);
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("warning"), "{example}: {stdout}");
+    }
 }
 
 #[test]

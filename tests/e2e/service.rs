@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::harness_mqtt::TestPki;
 
 /// The daemon's notifications, as systemd would receive them.
 struct NotifySocket {
@@ -179,10 +180,14 @@ fn check_config_prints_the_effective_config_with_dropins() {
     // The hot folder must exist and be writable (check-config checks it).
     let scans = dir.path().join("scans");
     std::fs::create_dir(&scans).unwrap();
+    // A broker off loopback needs [mqtt.tls] (its CA file must exist: check-config reads it).
+    let pki = TestPki::generate(&dir.path().join("pki"));
     std::fs::write(
         dir.path().join("conf.d/50-site.toml"),
         format!(
-            "[mqtt]\nhost = \"broker.example\"\n\n[folders.scans]\npath = \"{}\"\n",
+            "[mqtt]\nhost = \"broker.example\"\n\n[mqtt.tls]\nca_file = \"{}\"\n\n\
+             [folders.scans]\npath = \"{}\"\n",
+            pki.ca.display(),
             scans.display()
         ),
     )

@@ -298,6 +298,87 @@ fn files_and_folders_the_daemon_needs_are_checked_before_it_starts() {
     }
 }
 
+/// The station's configuration with `host` as the broker (a documentation address: nothing here
+/// ever connects to it).
+fn with_host(setup: &StationSetup, host: &str, mqtt_extra: &str, tail: &str) {
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let text = text.replace("host = \"127.0.0.1\"", &format!("host = \"{host}\""));
+    std::fs::write(&setup.config, text).unwrap();
+    configure(setup, mqtt_extra, tail);
+}
+
+/// `check-config` (never `run`: it would connect) on a configuration that is accepted: its
+/// stdout.
+fn accepted(case: &str, setup: &StationSetup) -> String {
+    let out = Command::new(bin())
+        .args(["check-config", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{case}: {:?}\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn plain_tcp_to_a_broker_off_loopback_needs_tls_or_an_explicit_setting() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // Refused by `check-config` and `run` alike, before anything starts, naming the key, where
+    // it is and what to do.
+    for host in ["192.0.2.10", "broker.example", "localhost.localdomain"] {
+        let s = station(&dir.path().join(format!("refused-{host}")));
+        with_host(&s, host, "", "");
+        let config = s.config.display().to_string();
+        let at = format!("{config}:10:1: key `mqtt.host`");
+        refused(
+            &format!("plain TCP to {host}"),
+            &s,
+            &[
+                &at,
+                host,
+                "[mqtt.tls]",
+                "ca_file",
+                "mqtt.allow_plain_tcp = true",
+            ],
+            &[],
+        );
+    }
+
+    // Allowed explicitly: accepted, with a warning that says what travels in clear.
+    let s = station(&dir.path().join("allowed"));
+    with_host(&s, "192.0.2.10", "allow_plain_tcp = true", "");
+    let out = accepted("allowed", &s);
+    let warning = out
+        .lines()
+        .find(|l| l.starts_with("warning: mqtt.allow_plain_tcp"))
+        .unwrap_or_else(|| panic!("no warning:\n{out}"));
+    for needle in ["192.0.2.10", "commands", "password", "in clear"] {
+        assert!(warning.contains(needle), "{needle}: {warning}");
+    }
+
+    // TLS, or a broker on loopback: no warning, even with the setting on.
+    let s = station(&dir.path().join("tls"));
+    let pki = TestPki::generate(&s.dir.join("pki"));
+    with_host(
+        &s,
+        "broker.example",
+        "allow_plain_tcp = true",
+        &pki.tls_table(),
+    );
+    let out = accepted("TLS", &s);
+    assert!(!out.contains("warning"), "{out}");
+    let s = station(&dir.path().join("loopback"));
+    with_host(&s, "localhost", "allow_plain_tcp = true", "");
+    let out = accepted("loopback", &s);
+    assert!(!out.contains("warning"), "{out}");
+}
+
 #[test]
 fn the_running_daemon_is_not_dumpable() {
     let dir = tempfile::tempdir().unwrap();
