@@ -144,7 +144,10 @@ def sm2_verify(jwk: dict, signing_input: bytes, sig: bytes) -> bool:
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     if not (0 < r < n and 0 < s < n):  # gmssl does not check the ranges itself
         return False
-    return bool(_sm2(jwk, private=False).verify_with_sm3(sig.hex(), signing_input))
+    try:
+        return bool(_sm2(jwk, private=False).verify_with_sm3(sig.hex(), signing_input))
+    except (TypeError, ValueError):  # gmssl fails this way on a point that is not on the curve
+        return False
 
 
 # -- signing -------------------------------------------------------------------------------------
