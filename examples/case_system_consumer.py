@@ -13,7 +13,7 @@ Usage:
         [--tls-ca ca.pem ...]
 
 --sign-key is the case system's private signing key for its answers (receipts), a JWK as
-`countersign keygen --out acks` writes it (acks/station.jwk; `--alg es256` or `--alg sm2` for
+`countersign keygen --out acks` writes it (acks/station.jwk; `--alg p256` or `--alg sm2` for
 P-256 or SM2; a gm-profile station accepts only SM2). The station trusts its public part,
 acks/station.pub.jwk, listed in its `[acks] trusted_keys` (or `[commands] trusted_keys`).
 --unsigned-acks instead sends the old unsigned JSON answers: only for stations configured with

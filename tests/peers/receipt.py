@@ -144,7 +144,10 @@ def sm2_verify(jwk: dict, signing_input: bytes, sig: bytes) -> bool:
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     if not (0 < r < n and 0 < s < n):  # gmssl does not check the ranges itself
         return False
-    return bool(_sm2(jwk, private=False).verify_with_sm3(sig.hex(), signing_input))
+    try:
+        return bool(_sm2(jwk, private=False).verify_with_sm3(sig.hex(), signing_input))
+    except (TypeError, ValueError):  # gmssl fails this way on a point that is not on the curve
+        return False
 
 
 # -- signing -------------------------------------------------------------------------------------
@@ -361,6 +364,21 @@ def cmd_verify(a, ap):
     return 0
 
 
+# A fixed SM2 test key whose x starts with byte 04 (gmssl's constructor mangles such points).
+SM2_D_X04 = 0xA417F7676B40B53C18E3E9BD0879ABBFFFF4EFD6700B58CFAF171CB480677F17
+
+
+def sm2_jwk(d: int) -> dict:
+    """The private SM2 JWK of d, its public point d*G computed by gmssl."""
+    from gmssl import sm2
+
+    point = sm2.CryptSM2(private_key=None, public_key="")._kg(d, sm2.default_ecc_table["g"])
+    jwk = {"kty": "EC", "crv": "SM2", "x": b64u(bytes.fromhex(point[:64])),
+           "y": b64u(bytes.fromhex(point[64:])), "d": b64u(d.to_bytes(32, "big")), "use": "sig"}
+    jwk["kid"] = thumbprint(jwk)
+    return jwk
+
+
 def generate_keys() -> dict:
     """Private JWKs of every kind, made with the Python libraries (no countersign binary)."""
     from gmssl import sm2
@@ -368,23 +386,19 @@ def generate_keys() -> dict:
 
     keys = {"Ed25519": OKPKey.generate_key("Ed25519").as_dict(private=True),
             "P-256": ECKey.generate_key("P-256").as_dict(private=True)}
-    # An SM2 key: d in [1, n-2], public point d*G by gmssl.
-    n = int(sm2.default_ecc_table["n"], 16)
-    d = 1 + secrets.randbelow(n - 2)
-    point = sm2.CryptSM2(private_key=None, public_key="")._kg(d, sm2.default_ecc_table["g"])
-    keys["SM2"] = {"kty": "EC", "crv": "SM2", "x": b64u(bytes.fromhex(point[:64])),
-                   "y": b64u(bytes.fromhex(point[64:])), "d": b64u(d.to_bytes(32, "big")),
-                   "use": "sig"}
     for jwk in keys.values():
         jwk["kid"] = thumbprint(jwk)
+    n = int(sm2.default_ecc_table["n"], 16)
+    keys["SM2"] = sm2_jwk(1 + secrets.randbelow(n - 2))  # d in [1, n-2]
     return keys
 
 
 def cmd_selftest(a, ap):
     keys = generate_keys()
+    keys["SM2, x starting 04"] = sm2_jwk(SM2_D_X04)
     record = b"a.record.as.received"
     cases = [("Ed25519", "joserfc"), ("Ed25519", "jwcrypto"), ("P-256", "joserfc"),
-             ("P-256", "jwcrypto"), ("SM2", "gmssl")]
+             ("P-256", "jwcrypto"), ("SM2", "gmssl"), ("SM2, x starting 04", "gmssl")]
     payloads = [
         make_payload("st-1", "rec-1", "stored", sha256_ref(record)),
         make_payload("st-1", "unknown", "rejected", sha256_ref(record), reason="signature: 签名"),
@@ -409,17 +423,18 @@ def cmd_selftest(a, ap):
                 check(f"{name}: verifies, header {header}", got == payload)
             except (BadSignature, NotPerSpec) as e:
                 check(f"{name}: verifies ({e})", False)
-            if crv != "SM2":  # the other library must accept it too
+            is_sm2 = priv["crv"] == "SM2"
+            if not is_sm2:  # the other library must accept it too
                 check(f"{name}: jwcrypto accepts it", jwcrypto_verifies(pub, compact))
             h, p, s = compact.split(".")
             forged = dict(payload, record_id="rec-2")
             tampered = {
                 "payload": f"{h}.{b64u(payload_bytes(forged))}.{s}",
                 "signature": f"{h}.{p}.{b64u(bytes(b ^ 1 if i == 5 else b for i, b in enumerate(b64d(s))))}",
-                "other key": sign_receipt(keys["SM2" if crv != "SM2" else "Ed25519"], payload),
+                "other key": sign_receipt(keys["Ed25519" if is_sm2 else "SM2"], payload),
                 "alg none": f"{b64u(json.dumps({'alg': 'none', 'typ': TYP}).encode())}.{p}.",
             }
-            if crv == "SM2":
+            if is_sm2:
                 tampered["same-alg other key"] = sign_receipt(generate_keys()["SM2"], payload)
             else:
                 other = generate_keys()[crv]
