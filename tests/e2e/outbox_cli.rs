@@ -48,27 +48,22 @@ fn dead_letters_are_reported_exported_and_retried() {
     assert!(status.contains("pending records: 2"), "{status}");
     assert!(status.contains("dead letters: 0"), "{status}");
 
-    // The case system rejects the first record.
+    // The case system rejects the first record (a signed receipt bound to its bytes).
     let ids = pending_ids(setup);
-    let ack = format!(
-        r#"{{"record_id":"{}","status":"rejected","reason":"unknown case reference"}}"#,
-        ids[0]
+    let first = pending_records(setup).remove(0);
+    assert_eq!(first.0, ids[0]);
+    let rejection = countersign::receipts::Outcome::Rejected {
+        reason: "unknown case reference".into(),
+    };
+    let answer = receipt(
+        &setup.case_sign,
+        STATION,
+        &ids[0],
+        &rejection,
+        &countersign::receipts::sha256_ref(&first.1),
+        countersign::commands::now_secs(),
     );
-    let sent = Command::new("mosquitto_pub")
-        .args([
-            "-p",
-            &broker.port.to_string(),
-            "-h",
-            "127.0.0.1",
-            "-q",
-            "1",
-            "-V",
-            "mqttv5",
-        ])
-        .args(["-t", &format!("countersign/v1/{STATION}/acks"), "-m", &ack])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    publish_answer(broker.port, &answer);
     wait_until(Duration::from_secs(20), "a dead letter", || {
         outbox_stats(&setup.outbox).dead_letters == 1
     });

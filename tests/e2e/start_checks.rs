@@ -335,7 +335,9 @@ fn plain_tcp_to_a_broker_off_loopback_needs_tls_or_an_explicit_setting() {
         let s = station(&dir.path().join(format!("refused-{host}")));
         with_host(&s, host, "", "");
         let config = s.config.display().to_string();
-        let at = format!("{config}:10:1: key `mqtt.host`");
+        let text = std::fs::read_to_string(&s.config).unwrap();
+        let line = 1 + text.lines().position(|l| l.starts_with("host =")).unwrap();
+        let at = format!("{config}:{line}:1: key `mqtt.host`");
         refused(
             &format!("plain TCP to {host}"),
             &s,
