@@ -73,6 +73,13 @@ pub(super) struct Delivery {
     busy_drops: RateLimitedLog,
     /// Answers refused (forged, unsigned, replayed...), for a rate-limited log line.
     refused_answers: RateLimitedLog,
+    /// MQTT acks of received messages (sent after their outbox commit) that the client's request
+    /// channel had no room for yet. Never dropped while the connection lasts: a message the
+    /// broker never sees acknowledged holds one of its in-flight slots for this connection for
+    /// good, and enough of them stall delivery to the station (acks, commands) until a reconnect.
+    pending_acks: VecDeque<Publish>,
+    /// Pending acks that had to wait, for a rate-limited log line.
+    acks_waiting: RateLimitedLog,
 }
 
 #[cfg(test)]
@@ -106,6 +113,8 @@ impl Delivery {
             response_topics: ResponseTopics::new(&topics, &opts.response_topic_prefixes),
             busy_drops: RateLimitedLog::default(),
             refused_answers: RateLimitedLog::default(),
+            pending_acks: VecDeque::new(),
+            acks_waiting: RateLimitedLog::default(),
             commands,
             outbound,
             opts,
@@ -144,6 +153,7 @@ impl Delivery {
                     Some(Link::Disconnected(reason)) => self.on_disconnected(reason),
                     Some(Link::PubAck) => {
                         self.outstanding = self.outstanding.saturating_sub(1);
+                        self.flush_acks();
                         self.pump().await;
                     }
                     Some(Link::Message(first)) => {
@@ -216,6 +226,8 @@ impl Delivery {
         info!(broker = %format!("{}:{}", self.opts.host, self.opts.port), "uplink connected");
         self.connected = true;
         self.outstanding = 0;
+        // Acks owed to the last connection mean nothing to this one (clean start).
+        self.pending_acks.clear();
         // A clean session lost whatever was in flight: everything unacked is sent again, blobs
         // from where the case system said it got to.
         self.cursor = None;
@@ -253,6 +265,7 @@ impl Delivery {
     }
 
     async fn on_tick(&mut self) {
+        self.flush_acks();
         self.save_progress().await;
         self.save_attempts().await;
         let timeout = self.opts.ack_timeout;
@@ -308,12 +321,38 @@ impl Delivery {
             self.apply_answers(answers).await;
         }
         // Only now, with the outbox committed, does the broker learn we have the acks.
-        for publish in &batch {
-            if let Err(e) = self.client.try_ack(publish) {
-                warn!(error = %e, "cannot queue the MQTT ack");
+        self.pending_acks.extend(batch);
+        self.flush_acks();
+        self.pump().await;
+    }
+
+    /// Hands pending MQTT acks to the client, oldest first, as far as its request channel has
+    /// room; the rest wait for the next PUBACK, message or tick (the event loop empties the
+    /// channel as it writes to the socket).
+    fn flush_acks(&mut self) {
+        while let Some(publish) = self.pending_acks.front() {
+            match self.client.try_ack(publish) {
+                Ok(()) => {
+                    self.pending_acks.pop_front();
+                }
+                // The client says the same for a full channel and a closed one; while connected,
+                // the poll task is there and empties it.
+                Err(_) if self.connected => {
+                    if let Some(suppressed) = self.acks_waiting.allow() {
+                        debug!(
+                            waiting = self.pending_acks.len(),
+                            suppressed, "the MQTT client's queue is full; acks wait their turn"
+                        );
+                    }
+                    return;
+                }
+                Err(_) => {
+                    // Disconnected: the next connection starts clean and owes nothing.
+                    self.pending_acks.clear();
+                    return;
+                }
             }
         }
-        self.pump().await;
     }
 
     /// Hands a command to the station. When the station's queue is full the command is dropped

@@ -99,6 +99,11 @@ enum Link {
     PubAck,
 }
 
+/// How many QoS 1 messages the broker may send the station before it has acked them (MQTT 5
+/// Receive Maximum; rumqttc sends none, which means 65535). Anyone who can publish on the acks or
+/// commands topic can send a burst: the broker holds what is beyond this, not the station.
+const RECEIVE_MAXIMUM: u16 = 64;
+
 fn mqtt_options(opts: &UplinkOptions, topics: &Topics) -> MqttOptions {
     let mut mqtt = MqttOptions::new(opts.client_id.clone(), opts.host.clone(), opts.port);
     let offline = presence::Presence::default().offline("connection lost");
@@ -107,6 +112,7 @@ fn mqtt_options(opts: &UplinkOptions, topics: &Topics) -> MqttOptions {
         .set_max_packet_size(Some(opts.max_packet_bytes))
         .set_outgoing_inflight_upper_limit(opts.inflight_messages.clamp(1, 65535) as u16)
         .set_clean_start(true)
+        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
         // The case system's acks are acknowledged to the broker only after the outbox commit.
         .set_manual_acks(true)
         .set_last_will(LastWill::new(
@@ -174,8 +180,10 @@ pub async fn run_with(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let topics = Topics::for_station(&opts.station);
-    // Room for the publish window plus acks, subscribe and presence: try_* never blocks.
-    let capacity = opts.inflight_messages + opts.window * 2 + 64;
+    // Room for the publish window, the acks of every message the broker may have outstanding
+    // (RECEIVE_MAXIMUM), subscribe and presence: try_* never blocks, and acks that still find
+    // it full wait in the delivery's queue (never dropped).
+    let capacity = opts.inflight_messages + opts.window * 2 + RECEIVE_MAXIMUM as usize + 64;
     let (client, eventloop) = AsyncClient::new(mqtt_options(&opts, &topics), capacity);
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let poller = tokio::spawn(poll_loop(
