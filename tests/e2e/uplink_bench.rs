@@ -48,6 +48,15 @@ fn append(outbox: &mut Outbox, i: u64, record: usize, blob: Option<usize>) {
 
 /// A case system that acks every record as soon as it arrives, and counts bytes.
 async fn acker(port: u16, bytes: Arc<Mutex<u64>>) -> AsyncClient {
+    acker_signing(port, bytes, None).await
+}
+
+/// As [`acker`]; with a key, every answer is a signed receipt bound to the record's bytes.
+async fn acker_signing(
+    port: u16,
+    bytes: Arc<Mutex<u64>>,
+    key: Option<countersign::record::keys::StationKey>,
+) -> AsyncClient {
     static ACKERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = ACKERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut o = MqttOptions::new(format!("bench-acker-{n}"), "127.0.0.1", port);
@@ -79,10 +88,20 @@ async fn acker(port: u16, bytes: Arc<Mutex<u64>>) -> AsyncClient {
                             .as_ref()
                             .and_then(|pr| pr.correlation_data.clone())
                             .unwrap_or_default();
-                        let ack = format!(
-                            r#"{{"record_id":"{}","status":"stored"}}"#,
-                            String::from_utf8_lossy(&id)
-                        );
+                        let id = String::from_utf8_lossy(&id);
+                        let ack = match &key {
+                            None => format!(r#"{{"record_id":"{id}","status":"stored"}}"#),
+                            Some(key) => countersign::receipts::sign(
+                                key,
+                                &countersign::receipts::Claim {
+                                    station: STATION,
+                                    record_id: &id,
+                                    outcome: &countersign::receipts::Outcome::Stored,
+                                    sha256: &countersign::receipts::sha256_ref(&p.payload),
+                                    iat: countersign::commands::now_secs(),
+                                },
+                            ),
+                        };
                         let _ = c.try_publish(
                             format!("countersign/v1/{STATION}/acks"),
                             QoS::AtLeastOnce,
@@ -107,7 +126,31 @@ async fn drain(
     chunk: usize,
     produce: Option<(u64, usize)>,
 ) -> Duration {
+    drain_with(outbox, port, chunk, produce, None).await
+}
+
+/// As [`drain`], the station taking only receipts signed by `trusted` when given.
+async fn drain_with(
+    outbox: SharedOutbox,
+    port: u16,
+    chunk: usize,
+    produce: Option<(u64, usize)>,
+    trusted: Option<&countersign::record::keys::StationKey>,
+) -> Duration {
     let mut opts = UplinkOptions::loopback(STATION, port);
+    if let Some(key) = trusted {
+        let mut keys = countersign::record::keys::Keyring::default();
+        keys.insert(key.kid.clone(), key.verifying_key());
+        opts.answers = Arc::new(countersign::receipts::Policy {
+            station: STATION.into(),
+            keys,
+            kids: vec![key.kid.clone()],
+            accept_unsigned: false,
+            unsigned_because: None,
+            sm2_only: false,
+            max_age_secs: 86_400,
+        });
+    }
     opts.chunk_bytes = chunk;
     // mosquitto_pub keeps up to 20 QoS 1 messages in flight; the same here unless told otherwise.
     opts.inflight_messages = std::env::var("COUNTERSIGN_BENCH_INFLIGHT")
@@ -319,4 +362,111 @@ fn bench_blob_drain_vs_mosquitto_pub() {
         "  ratio countersign / mosquitto_pub: {:.2}",
         mbps(ours) / mbps(pubbed)
     );
+}
+
+/// Drain throughput with signed receipts against unsigned answers (issue 14: within 5%), the
+/// same prefilled outbox each time, the runs interleaved so that the machine's moods hit all.
+#[test]
+#[ignore]
+fn bench_drain_signed_receipts_vs_unsigned_answers() {
+    use countersign::record::keys::{KeyType, load_private};
+    const N: u64 = 1000;
+    const SIZE: usize = 2048;
+    const ROUNDS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), BrokerSetup::default());
+    let base = dir.path().join("base.sqlite");
+    {
+        let mut o = Outbox::open(&base).unwrap();
+        for i in 0..N {
+            append(&mut o, i, SIZE, None);
+        }
+    }
+    let key_of = |name: &str, key_type| {
+        let (private, _, _) =
+            countersign::record::keys::generate(&dir.path().join(name), key_type).unwrap();
+        private
+    };
+    let kinds = [
+        ("unsigned JSON", None),
+        ("EdDSA receipts", Some(key_of("ed", KeyType::Ed25519))),
+        ("ES256 receipts", Some(key_of("p256", KeyType::P256))),
+        ("SM2 receipts", Some(key_of("sm2", KeyType::Sm2Sign))),
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
+    for round in 0..ROUNDS {
+        for (k, (_, key)) in kinds.iter().enumerate() {
+            let file = dir.path().join(format!("run-{round}-{k}.sqlite"));
+            std::fs::copy(&base, &file).unwrap();
+            let load = || key.as_ref().map(|k| load_private(k).unwrap());
+            // A runtime per run: its case system goes with it, so each run has exactly one.
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let took = rt.block_on(async {
+                let bytes = Arc::new(Mutex::new(0));
+                let _acker = acker_signing(broker.port, bytes, load()).await;
+                let outbox: SharedOutbox = Arc::new(Mutex::new(Outbox::open(&file).unwrap()));
+                drain_with(outbox, broker.port, 65536, None, load().as_ref()).await
+            });
+            rt.shutdown_timeout(Duration::from_secs(1));
+            times[k].push(took);
+        }
+    }
+    let median = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let rate = |d: Duration| N as f64 / d.as_secs_f64();
+    println!(
+        "drain of {N} prefilled records x {SIZE} B, answers by kind, median of {ROUNDS} interleaved runs:"
+    );
+    let unsigned = rate(median(&times[0]));
+    for (k, (name, _)) in kinds.iter().enumerate() {
+        let r = rate(median(&times[k]));
+        println!(
+            "  {name:<16} {r:>7.0} records/s  (ratio to unsigned {:.3}; runs {:?})",
+            r / unsigned,
+            times[k].iter().map(|d| d.as_millis()).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Many publishers answering every record at once (several case-system consumers, duplicates,
+/// forgers): bursts of answers larger than the MQTT client's request channel. Every one must
+/// still be acked to the broker, or delivery stalls until the ack timeout and beyond (it did: 30
+/// acks dropped in one burst, then no answer reached the station for 60 s).
+#[test]
+fn many_answerers_at_once_never_stall_delivery() {
+    use countersign::record::keys::{KeyType, load_private};
+    const N: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), BrokerSetup::default());
+    let (private, _, _) =
+        countersign::record::keys::generate(&dir.path().join("case"), KeyType::Ed25519).unwrap();
+    let key = || load_private(&private).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let file = dir.path().join("o.sqlite");
+    {
+        let mut o = Outbox::open(&file).unwrap();
+        for i in 0..N {
+            append(&mut o, i, 512, None);
+        }
+    }
+    let took = rt.block_on(async {
+        let mut ackers = Vec::new();
+        for i in 0..12 {
+            // Half sign with the trusted key, half send unsigned JSON (refused, still acked).
+            let signing = (i % 2 == 0).then(key);
+            ackers.push(acker_signing(broker.port, Arc::new(Mutex::new(0)), signing).await);
+        }
+        let outbox: SharedOutbox = Arc::new(Mutex::new(Outbox::open(&file).unwrap()));
+        tokio::time::timeout(
+            Duration::from_secs(45),
+            drain_with(outbox, broker.port, 65536, None, Some(&key())),
+        )
+        .await
+    });
+    let took = took.expect("delivery stalled: the outbox did not drain within 45 s");
+    // The ack timeout is 60 s: a drain that waited for it would show here.
+    assert!(took < Duration::from_secs(20), "drained in {took:?}");
 }
