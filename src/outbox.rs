@@ -279,83 +279,91 @@ impl Outbox {
         // Nothing is written at open unless it must be: on a full disk the daemon still starts
         // and drains (see `reserve`). The schema is created only when something is missing.
         if !schema_complete(&conn).map_err(err)? {
-            // A file that held records before receipts existed belongs to an upgraded station.
-            let upgrading = table_exists(&conn, "records").map_err(err)?
-                && !table_exists(&conn, "receipts").map_err(err)?;
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS meta (
-                     key TEXT PRIMARY KEY,
-                     value INTEGER NOT NULL
-                 );
-                 CREATE TABLE IF NOT EXISTS chain (
-                     station TEXT PRIMARY KEY,
-                     seq INTEGER NOT NULL,
-                     head TEXT NOT NULL
-                 );
-                 CREATE TABLE IF NOT EXISTS records (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     record_id TEXT NOT NULL UNIQUE,
-                     station TEXT NOT NULL,
-                     seq INTEGER NOT NULL,
-                     wire BLOB NOT NULL,
-                     created_ms INTEGER NOT NULL,
-                     attempts INTEGER NOT NULL DEFAULT 0,
-                     last_attempt_ms INTEGER
-                 );
-                 CREATE TABLE IF NOT EXISTS blobs (
-                     blob_id TEXT PRIMARY KEY,
-                     record_id TEXT NOT NULL,
-                     ordinal INTEGER NOT NULL,
-                     wire BLOB NOT NULL,
-                     sha256 TEXT
-                 );
-                 CREATE INDEX IF NOT EXISTS blobs_by_record ON blobs (record_id, ordinal);
-                 CREATE TABLE IF NOT EXISTS dead_letters (
-                     id INTEGER PRIMARY KEY,
-                     record_id TEXT NOT NULL UNIQUE,
-                     station TEXT NOT NULL,
-                     seq INTEGER NOT NULL,
-                     wire BLOB NOT NULL,
-                     created_ms INTEGER NOT NULL,
-                     rejected_ms INTEGER NOT NULL,
-                     reason TEXT NOT NULL
-                 );
-                 CREATE TABLE IF NOT EXISTS blob_progress (
-                     blob_id TEXT PRIMARY KEY,
-                     next_offset INTEGER NOT NULL
-                 );
-                 CREATE TABLE IF NOT EXISTS intake (
-                     key TEXT PRIMARY KEY,
-                     record_id TEXT NOT NULL,
-                     created_ms INTEGER NOT NULL
-                 );
-                 CREATE TABLE IF NOT EXISTS sessions (
-                     session_id TEXT PRIMARY KEY,
-                     opened_ms INTEGER NOT NULL,
-                     touched_ms INTEGER NOT NULL,
-                     meta BLOB NOT NULL
-                 );
-                 CREATE TABLE IF NOT EXISTS session_items (
-                     session_id TEXT NOT NULL,
-                     ordinal INTEGER NOT NULL,
-                     item BLOB NOT NULL,
-                     PRIMARY KEY (session_id, ordinal)
-                 );
-                 CREATE TABLE IF NOT EXISTS session_blobs (
-                     blob_id TEXT PRIMARY KEY,
-                     session_id TEXT NOT NULL,
-                     ordinal INTEGER NOT NULL,
-                     wire BLOB NOT NULL,
-                     sha256 TEXT
-                 );
-                 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
-            )
-            .map_err(err)?;
-            // An added table leaves the file readable by older versions: the version stays.
-            conn.execute_batch(receipts::CREATE).map_err(err)?;
-            if upgrading {
-                receipts::mark_upgrade(&conn).map_err(err)?;
+            // Checked again under the write lock: another process (the daemon and `countersign
+            // outbox`, at a station's first start) may be creating it at this moment, and a
+            // half-made schema must neither look like a file from before receipts nor lack its
+            // version row.
+            let tx = conn.transaction().map_err(err)?;
+            if !schema_complete(&tx).map_err(err)? {
+                // A file that held records before receipts existed belongs to an upgraded station.
+                let upgrading = table_exists(&tx, "records").map_err(err)?
+                    && !table_exists(&tx, "receipts").map_err(err)?;
+                tx.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS meta (
+                         key TEXT PRIMARY KEY,
+                         value INTEGER NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS chain (
+                         station TEXT PRIMARY KEY,
+                         seq INTEGER NOT NULL,
+                         head TEXT NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS records (
+                         id INTEGER PRIMARY KEY AUTOINCREMENT,
+                         record_id TEXT NOT NULL UNIQUE,
+                         station TEXT NOT NULL,
+                         seq INTEGER NOT NULL,
+                         wire BLOB NOT NULL,
+                         created_ms INTEGER NOT NULL,
+                         attempts INTEGER NOT NULL DEFAULT 0,
+                         last_attempt_ms INTEGER
+                     );
+                     CREATE TABLE IF NOT EXISTS blobs (
+                         blob_id TEXT PRIMARY KEY,
+                         record_id TEXT NOT NULL,
+                         ordinal INTEGER NOT NULL,
+                         wire BLOB NOT NULL,
+                         sha256 TEXT
+                     );
+                     CREATE INDEX IF NOT EXISTS blobs_by_record ON blobs (record_id, ordinal);
+                     CREATE TABLE IF NOT EXISTS dead_letters (
+                         id INTEGER PRIMARY KEY,
+                         record_id TEXT NOT NULL UNIQUE,
+                         station TEXT NOT NULL,
+                         seq INTEGER NOT NULL,
+                         wire BLOB NOT NULL,
+                         created_ms INTEGER NOT NULL,
+                         rejected_ms INTEGER NOT NULL,
+                         reason TEXT NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS blob_progress (
+                         blob_id TEXT PRIMARY KEY,
+                         next_offset INTEGER NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS intake (
+                         key TEXT PRIMARY KEY,
+                         record_id TEXT NOT NULL,
+                         created_ms INTEGER NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS sessions (
+                         session_id TEXT PRIMARY KEY,
+                         opened_ms INTEGER NOT NULL,
+                         touched_ms INTEGER NOT NULL,
+                         meta BLOB NOT NULL
+                     );
+                     CREATE TABLE IF NOT EXISTS session_items (
+                         session_id TEXT NOT NULL,
+                         ordinal INTEGER NOT NULL,
+                         item BLOB NOT NULL,
+                         PRIMARY KEY (session_id, ordinal)
+                     );
+                     CREATE TABLE IF NOT EXISTS session_blobs (
+                         blob_id TEXT PRIMARY KEY,
+                         session_id TEXT NOT NULL,
+                         ordinal INTEGER NOT NULL,
+                         wire BLOB NOT NULL,
+                         sha256 TEXT
+                     );
+                     INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);",
+                )
+                .map_err(err)?;
+                // An added table leaves the file readable by older versions: the version stays.
+                tx.execute_batch(receipts::CREATE).map_err(err)?;
+                if upgrading {
+                    receipts::mark_upgrade(&tx).map_err(err)?;
+                }
             }
+            tx.commit().map_err(err)?;
         }
         let found: i64 = conn
             .query_row(

@@ -3,6 +3,8 @@
 //! Bounded by age and count ([`ReceiptLimits`]); pruned as new ones come in. The outbox stores
 //! them as opaque text with the facts the uplink read from them; it does not verify them.
 
+use std::path::{Path, PathBuf};
+
 use rusqlite::{Connection, params};
 
 use super::{Outbox, OutboxError, now_ms};
@@ -153,6 +155,38 @@ impl Outbox {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+impl Outbox {
+    /// Writes the kept receipts received at or after `since_ms` to `dir/receipts/<record_id>.jws`
+    /// (the compact JWS as received), the layout `countersign verify` reads beside `records/`.
+    /// Never overwrites a file.
+    pub fn export_receipts(
+        &self,
+        dir: &Path,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<PathBuf>, OutboxError> {
+        let io = |what: String, source| OutboxError::Io {
+            path: self.path.clone(),
+            what,
+            source,
+        };
+        let out = dir.join("receipts");
+        std::fs::create_dir_all(&out)
+            .map_err(|e| io(format!("cannot create {}", out.display()), e))?;
+        let mut written = Vec::new();
+        for kept in self.receipts(since_ms)? {
+            // Ids of applied receipts are the outbox's own record ids; still, never a path.
+            if kept.record_id.contains(['/', '\\']) || kept.record_id.starts_with('.') {
+                continue;
+            }
+            let file = out.join(format!("{}.jws", kept.record_id));
+            super::admin::write_new(&file, kept.receipt.jws.as_bytes())
+                .map_err(|e| io(format!("cannot write {}", file.display()), e))?;
+            written.push(file);
+        }
+        Ok(written)
     }
 }
 
@@ -328,6 +362,34 @@ mod tests {
             .unwrap();
         assert_eq!((done.applied, done.wrong_hash), (1, 0));
         assert_eq!(o.progress("a-b").unwrap(), 20);
+    }
+
+    /// A station's first start, with `countersign outbox status` (or a test) opening the same
+    /// new file at that moment: one of them saw the other's half-made schema (`records` but no
+    /// `receipts` yet) and marked a brand-new station as upgraded, so it took unsigned answers.
+    #[test]
+    fn opening_a_new_file_from_several_processes_at_once_is_no_upgrade() {
+        for round in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("o.sqlite");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Outbox::open(&path).map(|o| o.upgraded_before_receipts())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let upgraded = opener.join().unwrap().unwrap().unwrap();
+                assert!(
+                    !upgraded,
+                    "round {round}: a new station taken for an upgraded one"
+                );
+            }
+        }
     }
 
     #[test]
