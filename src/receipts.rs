@@ -483,12 +483,10 @@ pub fn sign(key: &StationKey, claim: &Claim<'_>) -> String {
 
 /// `sha256:<hex>` of some bytes (a record's wire form), as receipts name it.
 pub fn sha256_ref(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!(
-        "sha256:{}",
-        crate::uplink::chunk::hex(&Sha256::digest(bytes))
-    )
+    crate::record::chain_hash(bytes)
 }
+
+pub mod audit;
 
 #[cfg(test)]
 mod tests;

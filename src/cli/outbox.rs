@@ -1,4 +1,4 @@
-//! `countersign outbox status|list|export DIR|retry ID`: the outbox for administrators. Safe to
+//! `countersign outbox status|list|export DIR|retry ID|receipts`: the outbox for administrators. Safe to
 //! run beside the daemon (SQLite WAL: readers do not block it; `retry` is one short write).
 
 use std::path::{Path, PathBuf};
@@ -30,6 +30,58 @@ pub enum OutboxCommand {
     },
     /// Puts a dead letter back in the queue; the daemon delivers it again.
     Retry { record_id: String },
+    /// The case system's signed receipts kept after their records left: which case-system key
+    /// acknowledged (or rejected) which record, and when.
+    Receipts {
+        /// Only receipts received since then: RFC 3339 (`2026-12-01T08:00:00+08:00`), a date
+        /// (`2026-12-01`, midnight UTC), or an age (`90m`, `12h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Also writes them to DIR/receipts/<record_id>.jws, for `countersign verify`.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+        /// One JSON object per receipt instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--since` as Unix milliseconds.
+fn parse_since(text: &str) -> anyhow::Result<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    if let Ok(d) = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    ) {
+        return Ok(d.midnight().assume_utc().unix_timestamp() * 1000);
+    }
+    let unit_ms = match text.chars().last() {
+        Some('m') => 60_000,
+        Some('h') => 3_600_000,
+        Some('d') => 86_400_000,
+        _ => 0,
+    };
+    match text[..text.len().saturating_sub(1)].parse::<i64>() {
+        Ok(n) if unit_ms > 0 && n >= 0 => Ok(now_ms().saturating_sub(n.saturating_mul(unit_ms))),
+        _ => anyhow::bail!(
+            "--since {text:?}: expected RFC 3339 (2026-12-01T08:00:00+08:00), a date (2026-12-01) or an age (90m, 12h, 7d)"
+        ),
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC.
+pub(super) fn rfc3339(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("@{secs}"))
 }
 
 fn now_ms() -> i64 {
@@ -133,6 +185,57 @@ pub fn run(config_path: &Path, command: OutboxCommand) -> anyhow::Result<ExitCod
                 anyhow::bail!("no dead letter {record_id}");
             }
             println!("{record_id} queued again; the daemon delivers it");
+        }
+        OutboxCommand::Receipts {
+            since,
+            export,
+            json,
+        } => {
+            let since_ms = since.as_deref().map(parse_since).transpose()?;
+            let kept = outbox.receipts(since_ms)?;
+            for r in &kept {
+                if json {
+                    let line = serde_json::json!({
+                        "record_id": r.record_id,
+                        "seq": r.seq,
+                        "status": r.status,
+                        "record_sha256": r.record_sha256,
+                        "kid": r.receipt.kid,
+                        "alg": r.receipt.alg,
+                        "iat": r.receipt.iat,
+                        "issued": rfc3339(r.receipt.iat),
+                        "received_ms": r.received_ms,
+                        "received": rfc3339(r.received_ms.div_euclid(1000)),
+                    });
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{}  seq {}  {}  by {} ({})  issued {}  received {}",
+                        r.record_id,
+                        r.seq,
+                        r.status,
+                        r.receipt.kid,
+                        r.receipt.alg,
+                        rfc3339(r.receipt.iat),
+                        rfc3339(r.received_ms.div_euclid(1000))
+                    );
+                }
+            }
+            eprintln!(
+                "{} receipt(s) kept{} (at most {}, for {} days: [acks] keep_receipts, keep_receipts_days)",
+                kept.len(),
+                if since.is_some() { " in that time" } else { "" },
+                config.acks.keep_receipts.get(),
+                config.acks.keep_receipts_days.get()
+            );
+            if let Some(dir) = export {
+                let written = outbox.export_receipts(&dir, since_ms)?;
+                eprintln!(
+                    "{} receipt(s) exported to {}",
+                    written.len(),
+                    dir.join("receipts").display()
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

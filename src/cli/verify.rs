@@ -2,7 +2,9 @@
 //! system's archive). A directory holding `records/` (and `blobs/`) is read in that layout;
 //! otherwise every `*.jwe`/`*.jws` file in it is a record, in file-name order (record ids are
 //! UUIDv7, so that is sealing order). Blobs are looked up by id in `--blobs` directories and in
-//! the `blobs/` directory beside the records.
+//! the `blobs/` directory beside the records. Receipts (`countersign outbox receipts --export`)
+//! are read from a `receipts/` directory in a given directory, or from a given `receipts`
+//! directory, and checked against `--receipt-key` and the records of the set.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Args;
 
+use crate::receipts::{self, audit::ReceiptItem};
 use crate::record::audit::{self, Item};
 use crate::record::keys::{DecryptKeys, Keyring};
 use crate::record::{RecordKind, WIRE_EXT};
@@ -17,7 +20,7 @@ use crate::record::{RecordKind, WIRE_EXT};
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A station public key (JWK); repeat for every key the station has used.
-    #[arg(long = "station-key", required = true)]
+    #[arg(long = "station-key")]
     station_keys: Vec<PathBuf>,
     /// A case-system private key (JWK) to decrypt with; repeat after a rotation.
     #[arg(long = "decrypt-key")]
@@ -28,7 +31,10 @@ pub struct VerifyArgs {
     /// Do not look for evidence blobs.
     #[arg(long)]
     skip_blobs: bool,
-    /// Record files, or directories of them.
+    /// A case-system public key (JWK) that signs receipts; repeat for every key it has used.
+    #[arg(long = "receipt-key")]
+    receipt_keys: Vec<PathBuf>,
+    /// Record files, directories of them, or receipt exports.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
@@ -40,11 +46,51 @@ fn is_record_file(path: &Path) -> bool {
             .is_some_and(|e| e == WIRE_EXT || e == "jws")
 }
 
-fn read_items(args: &VerifyArgs) -> anyhow::Result<(Vec<Item>, Vec<PathBuf>)> {
+/// What the paths hold: records, where their blobs may be, receipts.
+struct Found {
+    items: Vec<Item>,
+    blob_dirs: Vec<PathBuf>,
+    receipts: Vec<ReceiptItem>,
+}
+
+/// The `*.jws` files of a receipts directory, in name order.
+fn read_receipts(dir: &Path, out: &mut Vec<ReceiptItem>) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let file = entry?.path();
+        if file.is_file() && file.extension().is_some_and(|e| e == "jws") {
+            files.push(file);
+        }
+    }
+    files.sort();
+    for file in files {
+        let jws =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        out.push(ReceiptItem {
+            source: file.display().to_string(),
+            stem: file.file_stem().map(|s| s.to_string_lossy().into_owned()),
+            jws,
+        });
+    }
+    Ok(())
+}
+
+fn read_items(args: &VerifyArgs) -> anyhow::Result<Found> {
     let mut items = Vec::new();
+    let mut receipts = Vec::new();
     let mut blob_dirs = args.blob_dirs.clone();
     for path in &args.paths {
         let mut files = Vec::new();
+        if path.is_dir() && path.file_name().is_some_and(|n| n == "receipts") {
+            read_receipts(path, &mut receipts)?;
+            continue;
+        }
+        if path.is_dir() && path.join("receipts").is_dir() {
+            read_receipts(&path.join("receipts"), &mut receipts)?;
+            if !path.join("records").is_dir() {
+                continue; // a receipts export alone
+            }
+        }
         if path.is_dir() {
             let (records_dir, blobs_dir) = if path.join("records").is_dir() {
                 (path.join("records"), path.join("blobs"))
@@ -79,15 +125,36 @@ fn read_items(args: &VerifyArgs) -> anyhow::Result<(Vec<Item>, Vec<PathBuf>)> {
             });
         }
     }
-    Ok((items, blob_dirs))
+    Ok(Found {
+        items,
+        blob_dirs,
+        receipts,
+    })
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let keyring = Keyring::load(&args.station_keys)?;
     let decrypt = DecryptKeys::load(&args.decrypt_keys)?;
-    let (items, blob_dirs) = read_items(&args)?;
-    if items.is_empty() {
-        bail!("no record files (*.{WIRE_EXT}, *.jws) found");
+    let receipt_keys = Keyring::load(&args.receipt_keys)?;
+    let Found {
+        items,
+        blob_dirs,
+        receipts,
+    } = read_items(&args)?;
+    if items.is_empty() && receipts.is_empty() {
+        bail!("no record files (*.{WIRE_EXT}, *.jws) or receipts (receipts/*.jws) found");
+    }
+    if !items.is_empty() && args.station_keys.is_empty() {
+        bail!(
+            "{} record(s) found: give the station's public key with --station-key",
+            items.len()
+        );
+    }
+    if !receipts.is_empty() && args.receipt_keys.is_empty() {
+        bail!(
+            "{} receipt(s) found: give the case system's public key with --receipt-key",
+            receipts.len()
+        );
     }
     let find_blob = |id: &str| {
         // Ids come from verified manifests, but never let one name a path outside the dirs.
@@ -117,10 +184,27 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             v.station, v.seq, v.record_id
         );
     }
+    let receipt_report = receipts::audit::audit(&receipts, &receipt_keys, &report.verified);
+    for r in &receipt_report.verified {
+        let checked = if r.record_checked {
+            "the record's bytes match"
+        } else {
+            "record not in the set: signature and shape checked"
+        };
+        println!(
+            "ok    {} receipt for record {}  {} by {} ({}) at {}  ({checked})",
+            r.station,
+            r.record_id,
+            r.outcome,
+            r.kid,
+            r.alg,
+            super::outbox::rfc3339(r.iat)
+        );
+    }
     for note in &report.notes {
         println!("note  {note}");
     }
-    for p in &report.problems {
+    for p in report.problems.iter().chain(&receipt_report.problems) {
         println!(
             "FAIL  {}: record {} ({}): {}",
             p.kind,
@@ -135,7 +219,15 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         report.verified.len(),
         report.problems.len()
     );
-    Ok(if report.ok() {
+    if !receipts.is_empty() {
+        println!(
+            "{} receipt(s) checked: {} verified, {} problem(s)",
+            receipts.len(),
+            receipt_report.verified.len(),
+            receipt_report.problems.len()
+        );
+    }
+    Ok(if report.ok() && receipt_report.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -41,6 +41,12 @@ pub enum ProblemKind {
     Reordered,
     /// A checkpoint whose count or head disagree with its own chain position.
     BadCheckpoint,
+    /// A receipt that does not open: not a JWS, not signed by a given case-system key, not a
+    /// receipt's shape.
+    BadReceipt,
+    /// A receipt that opens but does not fit the set: for other bytes than the record of its id,
+    /// another station, or in a file named for another record.
+    ReceiptMismatch,
 }
 
 impl fmt::Display for ProblemKind {
@@ -59,6 +65,8 @@ impl fmt::Display for ProblemKind {
             ProblemKind::BrokenLink => "broken chain",
             ProblemKind::Reordered => "reordered",
             ProblemKind::BadCheckpoint => "bad checkpoint",
+            ProblemKind::BadReceipt => "bad receipt",
+            ProblemKind::ReceiptMismatch => "receipt mismatch",
         };
         f.write_str(text)
     }
@@ -82,6 +90,8 @@ pub struct Verified {
     pub kind: RecordKind,
     pub identities: usize,
     pub blobs: usize,
+    /// `sha256:<hex>` of the record's wire bytes (what a receipt is bound to).
+    pub wire_sha256: String,
 }
 
 #[derive(Debug, Default)]
@@ -156,6 +166,7 @@ pub fn audit(
                         kind: record.kind,
                         identities: record.identities.len(),
                         blobs: record.evidence.len(),
+                        wire_sha256: chain_hash(&item.wire),
                     });
                 }
                 opened.push(Opened {
