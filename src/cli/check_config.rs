@@ -4,7 +4,8 @@
 //! the environment the daemon needs before it can report ready (`service::preflight`: the keys
 //! present, private and of the profile's types; the MQTT password file and TLS files; the
 //! command keys; the hot folders there and writable). Devices that are not plugged in are only noted: the daemon waits
-//! for them; plain TCP to a broker off loopback (`mqtt.allow_plain_tcp`) is a warning. Exit 78 (EX_CONFIG) when anything would stop the daemon from starting.
+//! for them; plain TCP to a broker off loopback (`mqtt.allow_plain_tcp`) is a warning, and so are
+//! answers that anyone could forge, or that no configured key can check (`[acks]`). Exit 78 (EX_CONFIG) when anything would stop the daemon from starting.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -70,6 +71,10 @@ pub fn run(path: &Path, options: Options) -> anyhow::Result<ExitCode> {
     ));
     if let Some(warning) = config.mqtt.plain_tcp_warning() {
         report(format!("warning: {warning}"));
+    }
+    match config.acks.check_line(&config.commands) {
+        (line, true) => report(format!("warning: {line}")),
+        (line, false) => report(line),
     }
     for (name, reader) in &config.id_readers {
         if !reader.port.exists() {

@@ -159,6 +159,57 @@ impl AcksConfig {
             &self.trusted_keys
         }
     }
+
+    /// What `check-config` says about answers: a line, and whether it is a warning. Whether the
+    /// station was upgraded from a version before receipts is known only to its outbox, which
+    /// `check-config` does not open (it may run as another user); the daemon's start line says.
+    pub fn check_line(&self, commands: &CommandsConfig) -> (String, bool) {
+        let keys = self.keys(commands).len();
+        let unsigned = match self.accept_unsigned {
+            Some(explicit) => explicit,
+            None => commands.trust_broker_acls,
+        };
+        if unsigned {
+            let why = if self.accept_unsigned.is_some() {
+                "acks.accept_unsigned = true"
+            } else {
+                "commands.trust_broker_acls = true and acks.accept_unsigned is not set"
+            };
+            return (
+                format!(
+                    "{why}: unsigned answers are accepted, so anyone who can publish on this \
+                     station's acks topic can take records out of its outbox ({keys} receipt \
+                     key(s) configured)"
+                ),
+                true,
+            );
+        }
+        if keys == 0 {
+            return (
+                "acks.trusted_keys and commands.trusted_keys are empty: the case system's signed \
+                 answers cannot be checked, so no record leaves the outbox (a station upgraded \
+                 from a version before receipts still takes unsigned answers until \
+                 acks.accept_unsigned = false; its start line says so)"
+                    .into(),
+                true,
+            );
+        }
+        let from = if self.trusted_keys.is_empty() {
+            "commands.trusted_keys"
+        } else {
+            "acks.trusted_keys"
+        };
+        let unsigned_note = if self.accept_unsigned == Some(false) {
+            "unsigned answers refused"
+        } else {
+            "unsigned answers refused (unless the station was upgraded from a version before \
+             receipts: set acks.accept_unsigned = false to be sure)"
+        };
+        (
+            format!("answers: receipts signed by {keys} key(s) of {from}; {unsigned_note}"),
+            false,
+        )
+    }
 }
 
 fn default_max_age() -> Bounded<60, 31_536_000> {

@@ -24,7 +24,20 @@ fn check_config_accepts_the_documented_example() {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!stdout.contains("warning"), "{example}: {stdout}");
+        // The reference file names no case-system key yet: it says that no record can leave.
+        let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning")).collect();
+        if example == "config/countersign.toml" {
+            assert!(
+                warnings.len() == 1 && warnings[0].contains("no record leaves the outbox"),
+                "{example}: {stdout}"
+            );
+        } else {
+            assert!(warnings.is_empty(), "{example}: {stdout}");
+            assert!(
+                stdout.contains("answers: receipts signed by 1 key(s) of acks.trusted_keys; unsigned answers refused"),
+                "{example}: {stdout}"
+            );
+        }
     }
 }
 
