@@ -131,8 +131,28 @@ fn sigkill_and_broker_restarts_lose_and_duplicate_nothing() {
             r["seq"]
         );
     }
+    // Every answer was a signed receipt (the station takes no other), and every record that left
+    // the outbox left its receipt behind in the same transaction, kills or not.
+    let kept = countersign::outbox::Outbox::open(&station.setup.outbox)
+        .unwrap()
+        .receipts(None)
+        .unwrap();
+    let receipted: BTreeSet<&str> = kept.iter().map(|k| k.record_id.as_str()).collect();
+    let delivered: BTreeSet<&str> = stored
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        receipted, delivered,
+        "one kept receipt per delivered record"
+    );
+    assert!(
+        kept.iter()
+            .all(|k| k.status == "stored" && k.receipt.alg == "EdDSA")
+    );
     println!(
-        "chaos: {} records stored ({records} pages), {duplicates} duplicate deliveries (same ids)",
-        stored.len()
+        "chaos: {} records stored ({records} pages), {duplicates} duplicate deliveries (same ids), {} receipts kept",
+        stored.len(),
+        kept.len()
     );
 }

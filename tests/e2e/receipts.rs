@@ -188,6 +188,113 @@ fn a_receipt_for_other_bytes_is_refused_and_real_ones_from_python_are_kept() {
     assert_eq!(kept[1].record_sha256, b_hash);
     assert_eq!(kept[1].receipt.alg, "EdDSA");
     assert_eq!(refused(metrics, "wrong_hash"), 2, "{}", daemon.stderr());
+
+    // The administrator's view: which key acknowledged which record, and an export that
+    // `verify` checks beside the records (as the case system archived them).
+    let case_public = setup.case_sign.with_file_name("station.pub.jwk");
+    let listed = outbox_receipts(setup, &["--json"]);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["record_id"], a.as_str());
+    assert_eq!(listed[1]["kid"], kid_of(&case_public).as_str());
+    assert_eq!(listed[1]["record_sha256"], b_hash.as_str());
+    assert!(outbox_receipts(setup, &["--json", "--since", "2099-01-01"]).is_empty());
+    assert_eq!(
+        outbox_receipts(setup, &["--json", "--since", "1h"]).len(),
+        2
+    );
+    let text = Command::new(bin())
+        .args(["outbox", "receipts", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("{b}  seq 2  stored  by {}", kid_of(&case_public))),
+        "{text}"
+    );
+    let export = dir.path().join("audit");
+    let out = Command::new(bin())
+        .args(["outbox", "receipts", "--config"])
+        .arg(&setup.config)
+        .arg("--export")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(export.join("records")).unwrap();
+    for (id, wire) in &pending {
+        std::fs::write(export.join("records").join(format!("{id}.jwe")), wire).unwrap();
+    }
+    let verify = |receipt_key: &Path| {
+        let out = Command::new(bin())
+            .arg("verify")
+            .arg("--station-key")
+            .arg(&setup.public_key)
+            .arg("--decrypt-key")
+            .arg(&setup.decrypt_key)
+            .arg("--receipt-key")
+            .arg(receipt_key)
+            .arg("--skip-blobs")
+            .arg(&export)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, report) = verify(&case_public);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(
+        report.contains(&format!("receipt for record {b}  stored by"))
+            && report.contains("2 receipt(s) checked: 2 verified, 0 problem(s)")
+            && report.matches("the record's bytes match").count() == 2,
+        "{report}"
+    );
+    // Another key's view, then A's receipt passed off as B's: both fail.
+    let other = dir.path().join("other-case-system");
+    keygen(&[], &other);
+    let (code, report) = verify(&other.join("station.pub.jwk"));
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("FAIL  bad receipt"), "{report}");
+    let receipts = export.join("receipts");
+    std::fs::copy(
+        receipts.join(format!("{a}.jws")),
+        receipts.join(format!("{b}.jws")),
+    )
+    .unwrap();
+    let (code, report) = verify(&case_public);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains(&format!(
+            "FAIL  receipt mismatch: record {a} ({}): the file is named {b}",
+            receipts.join(format!("{b}.jws")).display()
+        )),
+        "{report}"
+    );
+}
+
+/// `countersign outbox receipts --json ARGS`, one object per line.
+fn outbox_receipts(setup: &StationSetup, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(bin())
+        .args(["outbox", "receipts", "--config"])
+        .arg(&setup.config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// A station upgraded with its old configuration (no [acks], no keys) keeps taking the unsigned
@@ -366,4 +473,92 @@ fn gm_profile_receipts_signed_by_gmssl_are_accepted_and_others_refused() {
     assert_eq!(kept.len(), 1, "{}", daemon.stderr());
     assert_eq!(kept[0].receipt.alg, "SM2");
     assert_eq!(kept[0].receipt.jws, jws.trim());
+}
+
+/// Anyone who can publish on the acks topic can send far more messages than every buffer between
+/// the broker and the station holds (the MQTT client's request channel, the broker's in-flight
+/// window to the station). Each must still be acknowledged to the broker: one lost PUBACK holds a
+/// slot of the broker's window for the rest of the connection, and twenty stall delivery for good.
+#[test]
+fn a_flood_of_forged_answers_does_not_stall_delivery() {
+    const PAGES: u64 = 20;
+    const FLOOD: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), BrokerSetup::default());
+    let metrics = free_port();
+    let station = folder_station(dir.path(), broker.port, "", &metrics_table(metrics));
+    let setup = &station.setup;
+    let daemon = start_daemon(setup);
+    for i in 0..PAGES {
+        drop_page(
+            &station.inbox,
+            &format!("p{i:03}.jpg"),
+            &page_bytes(i, 8_000),
+        );
+    }
+    wait_until(Duration::from_secs(60), "every page committed", || {
+        outbox_stats(&setup.outbox).depth == PAGES
+    });
+    // The flood, as fast as mosquitto_pub sends: unsigned answers and garbage for ids the
+    // station holds and does not.
+    let ids: Vec<String> = pending_records(setup)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let lines: String = (0..FLOOD)
+        .map(|i| match i % 3 {
+            0 => format!(
+                "{{\"record_id\":\"{}\",\"status\":\"stored\"}}\n",
+                ids[i % ids.len()]
+            ),
+            1 => format!("forged.{i}.x\n"),
+            _ => format!("{{\"record_id\":\"r{i}\",\"status\":\"rejected\"}}\n"),
+        })
+        .collect();
+    let mut flooder = Command::new("mosquitto_pub")
+        .args([
+            "-p",
+            &broker.port.to_string(),
+            "-h",
+            "127.0.0.1",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+        ])
+        .args(["-t", &format!("countersign/v1/{STATION}/acks"), "-l"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = flooder.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write as _;
+        let _ = stdin.write_all(lines.as_bytes());
+    });
+    // The case system answers for real during the flood.
+    let consumer = RefConsumer::start(broker.port, setup, &dir.path().join("case"), None);
+    writer.join().unwrap();
+    assert!(flooder.wait().unwrap().success(), "mosquitto_pub");
+    wait_until(
+        Duration::from_secs(60),
+        "every record acknowledged after the flood",
+        || outbox_stats(&setup.outbox).depth == 0,
+    );
+    assert_eq!(consumer.stored().len() as u64, PAGES);
+    let counted: u64 = ["unsigned", "malformed"]
+        .iter()
+        .map(|r| refused(metrics, r))
+        .sum();
+    let log = strip_ansi(&daemon.stderr());
+    // Mosquitto queues 1000 messages for a client that is behind (max_queued_messages) and drops
+    // the rest: at least that many reach the station, and each is counted.
+    assert!(
+        counted >= 1000,
+        "{counted} refusals counted\n{}",
+        log.lines()
+            .filter(|l| l.contains("missed") || l.contains("refused"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(!log.contains("cannot queue the MQTT ack"), "{log}");
 }
