@@ -80,6 +80,17 @@ pub(super) struct Delivery {
     pending_acks: VecDeque<Publish>,
     /// Pending acks that had to wait, for a rate-limited log line.
     acks_waiting: RateLimitedLog,
+    /// Bursts of received messages whose answers are being checked, in the order they came.
+    checking: VecDeque<JoinHandle<Checked>>,
+    /// Counts connections: acks belong to the connection their message came on.
+    generation: u64,
+}
+
+/// A burst of received messages and the check of each answer among them.
+struct Checked {
+    generation: u64,
+    batch: Vec<Publish>,
+    results: Vec<Result<Answer, Refusal>>,
 }
 
 #[cfg(test)]
@@ -115,6 +126,8 @@ impl Delivery {
             refused_answers: RateLimitedLog::default(),
             pending_acks: VecDeque::new(),
             acks_waiting: RateLimitedLog::default(),
+            checking: VecDeque::new(),
+            generation: 0,
             commands,
             outbound,
             opts,
@@ -166,7 +179,7 @@ impl Delivery {
                                     self.outstanding = self.outstanding.saturating_sub(1)
                                 }
                                 Ok(other) => {
-                                    self.on_messages(std::mem::take(&mut batch)).await;
+                                    self.check_beside(std::mem::take(&mut batch));
                                     match other {
                                         Link::Connected => self.on_connected().await,
                                         Link::Disconnected(r) => self.on_disconnected(r),
@@ -176,10 +189,19 @@ impl Delivery {
                                 Err(_) => break,
                             }
                         }
-                        self.on_messages(batch).await;
+                        if !batch.is_empty() {
+                            self.check_beside(batch);
+                        }
                     }
                     None => return,
                 },
+                checked = next_checked(&mut self.checking), if !self.checking.is_empty() => {
+                    self.checking.pop_front();
+                    match checked {
+                        Ok(checked) => self.on_checked(checked).await,
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    }
+                }
                 _ = new_records.notified() => {
                     self.maybe_more = true;
                     self.presence_dirty = true;
@@ -211,6 +233,13 @@ impl Delivery {
                 _ = tick.tick() => self.on_tick().await,
             }
         }
+        // Answers already received are applied before the end: else the case system would
+        // have to answer them again after the restart.
+        while let Some(handle) = self.checking.pop_front() {
+            if let Ok(checked) = handle.await {
+                self.on_checked(checked).await;
+            }
+        }
         self.save_progress().await;
         self.save_attempts().await;
         if self.connected {
@@ -225,6 +254,7 @@ impl Delivery {
     async fn on_connected(&mut self) {
         info!(broker = %format!("{}:{}", self.opts.host, self.opts.port), "uplink connected");
         self.connected = true;
+        self.generation += 1;
         self.outstanding = 0;
         // Acks owed to the last connection mean nothing to this one (clean start).
         self.pending_acks.clear();
@@ -286,22 +316,79 @@ impl Delivery {
         self.pump().await;
     }
 
+    /// A burst of messages, checked and applied before the next (the props test's path; `run`
+    /// checks bursts beside the loop, see [`Delivery::check_beside`]).
+    #[cfg(test)]
     async fn on_messages(&mut self, batch: Vec<Publish>) {
-        if batch.is_empty() {
-            return;
-        }
-        let mut answers = Vec::new();
+        let checked = self.check_now(batch);
+        self.on_checked(checked).await;
+    }
+
+    /// Forwards the burst's commands and checks its answers here and now.
+    #[cfg(test)]
+    fn check_now(&mut self, batch: Vec<Publish>) -> Checked {
+        let answers = self.forward_commands(&batch);
         let now = crate::commands::now_secs();
-        for publish in &batch {
+        let results = answers
+            .iter()
+            .map(|&i| self.opts.answers.check(&batch[i].payload, now))
+            .collect();
+        Checked {
+            generation: self.generation,
+            batch,
+            results,
+        }
+    }
+
+    /// Forwards the burst's commands and starts checking its answers on a blocking thread
+    /// (signatures cost 0.1-0.4 ms each), so the loop goes on sending while they are checked.
+    /// Bursts are applied in the order they came ([`Delivery::next_checked`]): the broker must
+    /// get its acks in that order.
+    fn check_beside(&mut self, batch: Vec<Publish>) {
+        let answers = self.forward_commands(&batch);
+        let policy = self.opts.answers.clone();
+        let generation = self.generation;
+        self.checking
+            .push_back(tokio::task::spawn_blocking(move || {
+                let now = crate::commands::now_secs();
+                let results = answers
+                    .iter()
+                    .map(|&i| policy.check(&batch[i].payload, now))
+                    .collect();
+                Checked {
+                    generation,
+                    batch,
+                    results,
+                }
+            }));
+    }
+
+    /// Forwards the commands of a burst to the station; returns the positions of its answers.
+    fn forward_commands(&mut self, batch: &[Publish]) -> Vec<usize> {
+        let mut answers = Vec::new();
+        for (i, publish) in batch.iter().enumerate() {
             if publish.topic.as_ref() == self.topics.commands.as_bytes() {
                 self.forward_command(publish);
-                continue;
-            }
-            if publish.topic.as_ref() != self.topics.acks.as_bytes() {
+            } else if publish.topic.as_ref() == self.topics.acks.as_bytes() {
+                answers.push(i);
+            } else {
                 debug!(topic = %String::from_utf8_lossy(&publish.topic), "ignoring a message");
-                continue;
             }
-            match self.opts.answers.check(&publish.payload, now) {
+        }
+        answers
+    }
+
+    /// Applies a checked burst: refusals counted, progress noted, outcomes committed; then, and
+    /// only then, the broker gets the burst's acks.
+    async fn on_checked(&mut self, checked: Checked) {
+        let Checked {
+            generation,
+            batch,
+            results,
+        } = checked;
+        let mut answers = Vec::new();
+        for result in results {
+            match result {
                 Ok(Answer {
                     outcome:
                         Outcome::Progress {
@@ -320,9 +407,12 @@ impl Delivery {
         if !answers.is_empty() {
             self.apply_answers(answers).await;
         }
-        // Only now, with the outbox committed, does the broker learn we have the acks.
-        self.pending_acks.extend(batch);
-        self.flush_acks();
+        // Only now, with the outbox committed, does the broker learn we have the acks (unless
+        // they came on a connection that is gone: the new one owes nothing for them).
+        if generation == self.generation {
+            self.pending_acks.extend(batch);
+            self.flush_acks();
+        }
         self.pump().await;
     }
 
@@ -779,6 +869,16 @@ impl Delivery {
                 false
             }
         }
+    }
+}
+
+/// The oldest burst's check, when it is done (awaited in place: it stays first until then).
+async fn next_checked(
+    checking: &mut VecDeque<JoinHandle<Checked>>,
+) -> Result<Checked, tokio::task::JoinError> {
+    match checking.front_mut() {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
     }
 }
 
