@@ -14,6 +14,8 @@ use crate::record::audit::{self, Item};
 use crate::record::keys::{DecryptKeys, Keyring};
 use crate::record::{RecordKind, WIRE_EXT};
 
+mod aa;
+
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A station public key (JWK); repeat for every key the station has used.
@@ -120,6 +122,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     for note in &report.notes {
         println!("note  {note}");
     }
+    let aa = aa::recheck_all(&items, &keyring, &decrypt);
+    for line in &aa.lines {
+        println!("{line}");
+    }
     for p in &report.problems {
         println!(
             "FAIL  {}: record {} ({}): {}",
@@ -135,7 +141,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         report.verified.len(),
         report.problems.len()
     );
-    Ok(if report.ok() {
+    Ok(if report.ok() && aa.failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -2,7 +2,8 @@
 //! the record's identity, checks and evidence ([`capture_of`]); one read on demand
 //! ([`read_document`], for `countersign read-document` and case-system commands); and the
 //! supervisor thread that watches the configured readers (status-change events, no polling
-//! loop) and reads a card once an MRZ for it is known.
+//! loop) and reads a card once an MRZ for it is known. Active Authentication's challenge bound to
+//! the station's chain, its checks and its re-check: [`aa`].
 
 use std::time::{Instant, SystemTime};
 
@@ -300,7 +301,11 @@ pub fn capture_of(
         },
         Some(ca.to_string()),
     ));
+    // Active Authentication (Chinese passports' clone protection), and every listed group read.
+    checks.push(aa::check(&read.active_authentication));
+    checks.push(aa::data_groups_check(read));
     identity.checks = checks;
+    identity.active_authentication = aa::exchange_record(read);
 
     evidence.push(blob("sod", "application/octet-stream", read.sod.clone()));
     // By data group number (DG14, read first for chip authentication, comes last).
@@ -359,6 +364,13 @@ pub struct ReadSettings {
     pub can: Option<String>,
     /// Do not run chip authentication (measurements; the record's check says `skipped`).
     pub skip_chip_authentication: bool,
+    /// Do not run Active Authentication (measurements; the check says `skipped`).
+    pub skip_active_authentication: bool,
+    /// Ask for Active Authentication's answer with an extended Le (`[pcsc] extended_length`).
+    pub extended_length: bool,
+    /// The station's chain, which Active Authentication's challenge is bound to; a random
+    /// challenge when `None`.
+    pub chain: Option<ChainHead>,
 }
 
 /// An MRZ file: MRZ text (TD1, TD2, TD3, CS/CD), or `number birth expiry` separated by
@@ -396,6 +408,9 @@ pub fn read_document(
 
 #[cfg(feature = "pcsc")]
 mod backend;
+
+pub mod aa;
+pub use aa::ChainHead;
 
 #[cfg(test)]
 mod tests;

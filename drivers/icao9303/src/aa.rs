@@ -237,7 +237,7 @@ fn iso9796_2_verify(key: &rsa::PublicKey, m2: &[u8], signature: &[u8]) -> Result
     }
     let s = rsa::BoxedUint::from_be_slice(signature, n.bits_precision())
         .map_err(|_| malformed("the answer is not an RSA signature"))?;
-    if &s >= n {
+    if s >= *n {
         return Err(malformed("the answer is not below the modulus"));
     }
     let j = rsa::hazmat::rsa_encrypt(key, &s)

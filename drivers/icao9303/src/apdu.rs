@@ -184,10 +184,10 @@ pub const SW_END_OF_FILE: u16 = 0x6282;
 /// with the Le the card named, `61xx` (more data) is followed by GET RESPONSE, at most 64 times.
 /// Short-length cards answer long secure messaging replies (an RSA-2048 Active Authentication
 /// signature is about 283 bytes) this way.
-pub fn exchange_whole<E>(
-    apdu: &[u8],
-    exchange: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>, E>,
-) -> Result<Vec<u8>, E> {
+pub fn exchange_whole<E, F>(apdu: &[u8], exchange: &mut F) -> Result<Vec<u8>, E>
+where
+    F: FnMut(&[u8]) -> Result<Vec<u8>, E>,
+{
     let mut resp = exchange(apdu)?;
     if let [.., 0x6C, le] = resp[..]
         && apdu.len() >= 5
