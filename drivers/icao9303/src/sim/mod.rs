@@ -15,4 +15,6 @@ pub use pki::TestPki;
 #[cfg(test)]
 mod aa_tests;
 #[cfg(test)]
+mod pa_tests;
+#[cfg(test)]
 mod tests;
