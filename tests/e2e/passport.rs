@@ -1146,3 +1146,46 @@ fn the_daemon_binds_active_authentication_to_the_chain_and_verify_rechecks_it() 
         "{text}"
     );
 }
+
+/// PACE-CAM through pcscd and vpcd: the chip is authenticated during PACE (the
+/// chip_authentication check names it, nothing more is sent for it); a CAM clone fails with the
+/// warning and is still read.
+#[test]
+fn pace_cam_passes_and_a_cam_clone_fails() {
+    let (doc, stderr, _) = read_counting(
+        &[
+            "--pace-cam",
+            "--pace-curve",
+            "brainpoolP256r1",
+            "--ca-curve",
+            "brainpoolP256r1",
+        ],
+        &[],
+    );
+    assert_eq!(doc["access_protocol"], "PACE", "{stderr}");
+    assert_eq!(
+        check(&doc, "pace")["detail"],
+        "ECDH-CAM brainpoolP256r1 AES-128, MRZ password"
+    );
+    assert_eq!(
+        check(&doc, "chip_authentication")["detail"],
+        "passed: PACE-CAM on brainpoolP256r1 (chip authentication mapping)"
+    );
+    all_pass(&doc);
+    assert_eq!(doc["read"]["chip_authentication_apdus"], 3, "DG14 only");
+
+    let (doc, stderr, _) = read_counting(&["--pace-cam", "--cloned-chip"], &[]);
+    let ca = check(&doc, "chip_authentication");
+    assert_eq!(ca["result"], "fail", "{ca}");
+    assert!(
+        ca["detail"].as_str().unwrap().starts_with(
+            "failed: the chip does not hold the private key of its DG14 public key (possible clone): PACE-CAM on P-256"
+        ),
+        "{ca}"
+    );
+    assert!(
+        stderr.contains("WARNING: chip authentication failed"),
+        "{stderr}"
+    );
+    assert_eq!(doc["id_number"], "E12345678");
+}

@@ -198,6 +198,8 @@ struct Session<'a> {
     card: &'a mut dyn Transceiver,
     sm: Option<SecureMessaging>,
     apdus: u32,
+    /// PACE-CAM's proof, checked once DG14 is read (chip authentication is then not run).
+    cam: Option<pace::CamProof>,
 }
 
 impl Session<'_> {
@@ -268,6 +270,7 @@ pub fn read_document(
         card,
         sm: None,
         apdus: 0,
+        cam: None,
     };
     let (offer, pace_offered) = card_access(&mut s)?;
     let password = match &options.can {
@@ -284,6 +287,7 @@ pub fn read_document(
             match pace::pace(&mut transmit, &password, &params, &options.pace_terminal)? {
                 Ok(session) => {
                     s.sm = Some(session.sm);
+                    s.cam = session.cam;
                     access = AccessProtocol::Pace;
                     pace_used = Some((params.describe(), password.name()));
                     debug!(apdus = s.apdus, pace = %params.describe(), "PACE done");

@@ -76,6 +76,10 @@ pub struct Icao9303Args {
     /// The chip offers PACE only and refuses BAC (EXTERNAL AUTHENTICATE answers 6A88).
     #[arg(long)]
     pace_only: bool,
+    /// PACE with the chip authentication mapping (PACE-CAM, AES): the chip proves during PACE
+    /// that it holds DG14's chip authentication key (with --cloned-chip it cannot).
+    #[arg(long, conflicts_with = "no_chip_auth")]
+    pace_cam: bool,
     /// PACE's curve (ECDH generic mapping): P-256, brainpoolP256r1, P-384 or brainpoolP384r1.
     #[arg(long, default_value = "P-256", value_parser = parse_curve)]
     pace_curve: Curve,
@@ -190,6 +194,7 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
             DocumentSpec {
                 pace_offered: args.pace_offered,
                 pace_only: args.pace_only,
+                pace_cam: args.pace_cam,
                 pace_curve: args.pace_curve,
                 pace_cipher: args.pace_cipher,
                 chip_auth: !args.no_chip_auth,

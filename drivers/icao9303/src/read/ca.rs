@@ -1,9 +1,11 @@
 //! Chip authentication within the read (Doc 9303-11 §6.2): DG14 checked against EF.SOD, the
-//! exchange under the current secure messaging, and its proof under the new keys.
+//! exchange under the current secure messaging, and its proof under the new keys; or, after
+//! PACE-CAM, PACE's proof checked against DG14's key instead (§4.4.3.5).
 
 use crate::apdu::{self, Command};
 use crate::ca::{self, CaOffer, CaParams, CaTerminal, ChipAuthentication};
 use crate::lds::LdsFile;
+use crate::pace;
 use crate::security_infos;
 use crate::sod;
 
@@ -79,6 +81,9 @@ pub(super) fn chip_authentication(
             )));
         }
     };
+    if let Some(proof) = s.cam.take() {
+        return Ok(cam_verdict(&proof, &infos));
+    }
     let params = match ca::choose(&infos) {
         CaOffer::Supported(p) => p,
         CaOffer::None(why) => return Ok(ChipAuthentication::NotOffered(why)),
@@ -167,5 +172,29 @@ fn exchange(
             "{CLONE}: {what}: the first answer under the new keys does not verify ({source})"
         ))),
         Err(e) => Err(e),
+    }
+}
+
+/// PACE-CAM's verdict: `CA_IC · PK_IC = PK_Map,IC` for DG14's key on PACE's curve.
+fn cam_verdict(
+    proof: &pace::CamProof,
+    infos: &security_infos::SecurityInfos,
+) -> ChipAuthentication {
+    let what = format!("PACE-CAM on {}", proof.curve.name());
+    let Some(key) = infos
+        .ca_public_keys
+        .iter()
+        .find(|k| k.curve == Some(proof.curve))
+    else {
+        return ChipAuthentication::Failed(format!(
+            "{what}: DG14 has no chip authentication key on PACE's curve"
+        ));
+    };
+    match proof.verify(&key.point) {
+        Ok(true) => ChipAuthentication::Passed(format!("{what} (chip authentication mapping)")),
+        Ok(false) => ChipAuthentication::Failed(format!(
+            "{CLONE}: {what}: the chip authentication data does not map DG14's key to the chip's mapping key"
+        )),
+        Err(e) => ChipAuthentication::Failed(format!("{CLONE}: {what}: {e}")),
     }
 }

@@ -1,6 +1,7 @@
 //! Active Authentication through the emulator in process: the Chinese and Hong Kong profiles, a
 //! chip strict about Le (the RSA-2048 answer under secure messaging comes in `61xx` pieces),
-//! extended length, clones, verdicts in the right order, every listed data group accounted for.
+//! extended length, clones, verdicts in the right order, every listed data group accounted for;
+//! PACE-CAM and its clone.
 
 use std::sync::OnceLock;
 
@@ -204,4 +205,53 @@ fn active_authentication_turned_off_is_skipped_and_dg15_accounted_for() {
         )]
     );
     assert!(read.aa_exchange.is_none());
+}
+
+/// PACE-CAM: the chip is authenticated during PACE (no separate chip authentication), checked
+/// against DG14's key once DG14 is read; a clone (DG14 copied, not its key) fails, and the read
+/// completes under PACE's keys.
+#[test]
+fn pace_cam_passes_and_a_cam_clone_fails() {
+    for curve in [
+        crate::ec::Curve::NistP256,
+        crate::ec::Curve::BrainpoolP256r1,
+    ] {
+        let spec = DocumentSpec {
+            pace_cam: true,
+            pace_curve: curve,
+            ca_curve: curve,
+            ..DocumentSpec::new(DocumentKind::PassportJpeg)
+        };
+        let read = read_doc(&spec, ChipOptions::default(), &ReadOptions::default());
+        assert_eq!(read.access, crate::AccessProtocol::Pace);
+        assert_eq!(
+            read.pace.as_ref().map(|(p, _)| p.as_str()),
+            Some(format!("ECDH-CAM {} AES-128", curve.name()).as_str())
+        );
+        assert_eq!(
+            read.chip_authentication,
+            ChipAuthentication::Passed(format!(
+                "PACE-CAM on {} (chip authentication mapping)",
+                curve.name()
+            ))
+        );
+        // DG14 only: nothing sent for chip authentication.
+        assert_eq!(read.stats.ca_apdus, 3);
+
+        let clone = DocumentSpec {
+            cloned_chip: true,
+            ..spec
+        };
+        let read = read_doc(&clone, ChipOptions::default(), &ReadOptions::default());
+        let ChipAuthentication::Failed(why) = &read.chip_authentication else {
+            panic!("{:?}", read.chip_authentication)
+        };
+        assert!(
+            why.starts_with(
+                "the chip does not hold the private key of its DG14 public key (possible clone): PACE-CAM"
+            ),
+            "{why}"
+        );
+        assert!(read.dg(1).is_some() && read.dg(2).is_some() && read.dg(11).is_some());
+    }
 }

@@ -69,14 +69,19 @@ pub struct Chip {
 impl Chip {
     pub fn new(doc: TestDocument, options: ChipOptions) -> Chip {
         let pace = doc.pace.clone().map(|params| {
-            PaceChip::new(
+            let chip = PaceChip::new(
                 params,
                 vec![
                     (1, Password::Mrz(doc.key.clone()).key()),
                     (2, Password::Can(doc.can.clone()).key()),
                 ],
                 ChipPaceFixed::default(),
-            )
+            );
+            // PACE-CAM answers with the chip authentication key (a clone's own).
+            match &doc.chip_auth {
+                Some(key) => chip.with_cam_key(key.private.clone()),
+                None => chip,
+            }
         });
         let ca = doc
             .chip_auth

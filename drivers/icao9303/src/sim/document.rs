@@ -55,6 +55,9 @@ pub struct DocumentSpec {
     pub pace_offered: bool,
     /// The chip refuses BAC (6A88) and offers PACE only.
     pub pace_only: bool,
+    /// PACE with the chip authentication mapping (PACE-CAM; AES, needs `chip_auth`: the chip
+    /// answers with DG14's key, a clone's with its own) instead of the generic mapping.
+    pub pace_cam: bool,
     /// PACE's curve and cipher (ECDH generic mapping) when PACE is offered.
     pub pace_curve: Curve,
     pub pace_cipher: Cipher,
@@ -130,6 +133,7 @@ impl DocumentSpec {
             tamper_dg: None,
             pace_offered: false,
             pace_only: false,
+            pace_cam: false,
             pace_curve: Curve::NistP256,
             pace_cipher: Cipher::Aes128,
             can: "123456".into(),
@@ -423,11 +427,15 @@ impl TestDocument {
             (LdsFile::Sod.fid(), sod),
         ];
         files.extend(dgs.into_iter().map(|(n, b)| (LdsFile::Dg(n).fid(), b)));
-        let pace = (spec.pace_offered || spec.pace_only).then(|| {
+        let pace = (spec.pace_offered || spec.pace_only || spec.pace_cam).then(|| {
             PaceParams::new(
                 PaceProtocol {
                     agreement: KeyAgreement::Ecdh,
-                    mapping: Mapping::Generic,
+                    mapping: if spec.pace_cam {
+                        Mapping::ChipAuthentication
+                    } else {
+                        Mapping::Generic
+                    },
                     cipher: spec.pace_cipher,
                 },
                 spec.pace_curve,
