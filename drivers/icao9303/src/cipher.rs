@@ -123,7 +123,7 @@ impl Cipher {
 
     /// The inverse of [`Self::cam_encrypt`]: `None` when not whole blocks or badly padded.
     pub fn cam_decrypt(self, ks_enc: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-        if self == Cipher::Tdes || data.is_empty() || data.len() % 16 != 0 {
+        if self == Cipher::Tdes || data.is_empty() || !data.len().is_multiple_of(16) {
             return None;
         }
         let iv = aes_block(self, ks_enc, &[0xFF; 16]);
