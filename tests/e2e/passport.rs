@@ -1189,3 +1189,81 @@ fn pace_cam_passes_and_a_cam_clone_fails() {
     );
     assert_eq!(doc["id_number"], "E12345678");
 }
+
+/// What Active Authentication costs, through pcscd and vpcd: the Chinese-passport profile, and a
+/// Chinese-like document with a 20 KB DG2 (BAC, RSA-2048 AA, a chip strict about Le), each read
+/// alternately with and without Active Authentication (`--no-active-auth`) on the same card.
+/// Prints the medians and AA's own share (DG15's read, INTERNAL AUTHENTICATE and its GET
+/// RESPONSE, the RSA check); the whole read stays under 2 s. `COUNTERSIGN_AA_ROUNDS` (default 5)
+/// sets the number of pairs (`docs/performance.md` has 21 with the release binary through
+/// `COUNTERSIGN_TEST_BIN`).
+#[test]
+fn active_authentication_cost_through_pcscd() {
+    let rounds: usize = std::env::var("COUNTERSIGN_AA_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        (
+            "china-passport profile",
+            &["--profile", "china-passport"][..],
+        ),
+        (
+            "BAC, RSA-2048 AA, strict Le, DG2 20 KB",
+            &[
+                "--face-bytes",
+                "20000",
+                "--no-chip-auth",
+                "--active-auth",
+                "RSA-2048",
+                "--strict-le",
+                "--no-extended-length",
+            ][..],
+        ),
+    ] {
+        let pcscd = Pcscd::start(&dir.path().join(name.replace([' ', ','], "-")));
+        let emulator = pcscd.emulator(args);
+        let key = emulator.key_args();
+        let (mut with, mut without, mut aa_ms, mut whole) = (vec![], vec![], vec![], vec![]);
+        let (mut apdus_with, mut apdus_without) = (0, 0);
+        for _ in 0..rounds {
+            for skip in [false, true] {
+                let mut read_args: Vec<&str> = key.iter().map(String::as_str).collect();
+                if skip {
+                    read_args.push("--no-active-auth");
+                }
+                let started = std::time::Instant::now();
+                let (code, doc, stderr) = pcscd.read_document(&read_args);
+                let elapsed = started.elapsed().as_millis() as u64;
+                assert_eq!(code, Some(0), "{stderr}");
+                let read = &doc["read"];
+                let ms = read["ms"].as_u64().unwrap();
+                if skip {
+                    assert_eq!(read["active_authentication"], "skipped");
+                    without.push(ms);
+                    apdus_without = read["apdus"].as_u64().unwrap();
+                } else {
+                    assert_eq!(read["active_authentication"], "passed", "{doc}");
+                    with.push(ms);
+                    whole.push(elapsed);
+                    aa_ms.push(read["active_authentication_ms"].as_u64().unwrap());
+                    apdus_with = read["apdus"].as_u64().unwrap();
+                }
+            }
+        }
+        let (with_ms, without_ms, aa_part, whole_ms) =
+            (median(with), median(without), median(aa_ms), median(whole));
+        eprintln!(
+            "active authentication through pcscd+vpcd, {name}: read {apdus_with} APDUs, median {with_ms} ms with AA (its part {aa_part} ms); {apdus_without} APDUs, median {without_ms} ms without; the whole command {whole_ms} ms ({rounds} pairs)"
+        );
+        // DG15 (SELECT, head, two blocks) and INTERNAL AUTHENTICATE (GET RESPONSE is the
+        // reader's, below the count).
+        assert_eq!(apdus_with, apdus_without + 5);
+        assert!(whole_ms < 2_000, "the whole read took {whole_ms} ms");
+    }
+}
