@@ -1099,9 +1099,22 @@ fn the_daemon_binds_active_authentication_to_the_chain_and_verify_rechecks_it() 
         "{text}"
     );
 
-    // The independent verifier on the decrypted records.
+    // The independent verifier on the decrypted records, which satisfy the published schema.
     let json = dir.path().join("records.json");
     std::fs::write(&json, serde_json::to_vec(&records).unwrap()).unwrap();
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/record.schema.json");
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg("import json, sys, jsonschema\nfor r in json.load(open(sys.argv[2])): jsonschema.validate(r, json.load(open(sys.argv[1])))")
+        .arg(&schema)
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = std::process::Command::new(python())
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/aa_verify.py"))
         .arg(&json)

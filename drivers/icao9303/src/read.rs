@@ -704,6 +704,9 @@ fn read_the_rest(
                 n,
                 format!("the chip refused it ({sw:04X}, {})", apdu::sw_text(sw)),
             )),
+            // A group no parser needs, too large or with a broken header: reported, the read
+            // goes on (the session is intact).
+            Err(ReadError::Malformed { detail, .. }) => not_read.push((n, detail)),
             Err(e) => return Err(e),
         }
     }
