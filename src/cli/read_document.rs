@@ -160,21 +160,17 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
     };
     // A clerk running the command sees a failed chip authentication even without reading the
     // JSON.
-    if let icao9303::ca::ChipAuthentication::Failed(why)
-    | icao9303::ca::ChipAuthentication::NotTrusted(why) = &read.chip_authentication
-    {
-        eprintln!(
-            "countersign read-document: WARNING: chip authentication {}: {why}",
-            read.chip_authentication.status()
-        );
-    }
-    if let icao9303::aa::ActiveAuthentication::Failed(why)
-    | icao9303::aa::ActiveAuthentication::NotTrusted(why) = &read.active_authentication
-    {
-        eprintln!(
-            "countersign read-document: WARNING: Active Authentication {}: {why}",
-            read.active_authentication.status()
-        );
+    for (protocol, outcome) in [
+        ("chip authentication", &read.chip_authentication),
+        ("Active Authentication", &read.active_authentication),
+    ] {
+        if outcome.is_warning() {
+            eprintln!(
+                "countersign read-document: WARNING: {protocol} {}: {}",
+                outcome.status(),
+                outcome.detail()
+            );
+        }
     }
     let mut evidence = Vec::new();
     for e in &capture.evidence {

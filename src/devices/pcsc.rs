@@ -8,7 +8,6 @@
 use std::time::{Instant, SystemTime};
 
 use ga467::card::CivilDate;
-use icao9303::ca::ChipAuthentication;
 use icao9303::lds::{self, ImageFormat};
 use icao9303::mrz::{Mrz, MrzFormat, MrzKey, mask};
 use icao9303::pa::{self, CscaStore, Verdict};
@@ -289,20 +288,12 @@ pub fn capture_of(
         (None, None) => {}
     }
     // Chip authentication (a clone's chip fails it): the detail starts with the outcome.
-    let ca = &read.chip_authentication;
-    checks.push(check(
-        "chip_authentication",
-        match ca {
-            ChipAuthentication::Passed(_) => CheckResult::Pass,
-            ChipAuthentication::Failed(_) | ChipAuthentication::NotTrusted(_) => CheckResult::Fail,
-            ChipAuthentication::NotOffered(_)
-            | ChipAuthentication::NotSupported(_)
-            | ChipAuthentication::Skipped(_) => CheckResult::Unknown,
-        },
-        Some(ca.to_string()),
-    ));
+    checks.push(aa::check("chip_authentication", &read.chip_authentication));
     // Active Authentication (Chinese passports' clone protection), and every listed group read.
-    checks.push(aa::check(&read.active_authentication));
+    checks.push(aa::check(
+        "active_authentication",
+        &read.active_authentication,
+    ));
     checks.push(aa::data_groups_check(read));
     identity.checks = checks;
     identity.active_authentication = aa::exchange_record(read);

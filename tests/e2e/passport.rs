@@ -70,6 +70,38 @@ fn read_ok(document: &str, extra: &[&str]) -> Value {
     doc
 }
 
+/// A station without ID card readers whose `[pcsc]` trusts `csca_files`, takes MRZs from
+/// `inbox`, and watches two readers: `counter` (vpcd slot 0) and `window` (slot 1).
+fn pcsc_station(
+    dir: &std::path::Path,
+    csca_files: &[&std::path::Path],
+    inbox: &std::path::Path,
+) -> StationSetup {
+    let setup = setup_station(dir, free_port(), &dir.join("no-idcard"));
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let start = config.find("[id_readers.desk]").unwrap();
+    let mut config = config[..start].to_string();
+    let files: Vec<String> = csca_files
+        .iter()
+        .map(|f| format!("\"{}\"", f.display()))
+        .collect();
+    config.push_str(&format!(
+        "[pcsc]\ncsca_files = [{}]\nmrz_inbox = \"{}\"\n\n\
+         [pcsc.readers.counter]\nmatch = \"{READER}\"\n\n[pcsc.readers.window]\nmatch = \"{READER_2}\"\n",
+        files.join(", "),
+        inbox.display()
+    ));
+    std::fs::write(&setup.config, config).unwrap();
+    setup
+}
+
+/// The emulated document's MRZ into the inbox for `reader`, written aside and renamed into place.
+fn send_mrz(inbox: &std::path::Path, reader: &str, emulator: &Emulator) {
+    let tmp = inbox.join(format!("{reader}.tmp"));
+    std::fs::write(&tmp, emulator.ready["mrz"].as_str().unwrap()).unwrap();
+    std::fs::rename(&tmp, inbox.join(format!("{reader}.mrz"))).unwrap();
+}
+
 #[test]
 fn td3_passport_with_jpeg_face() {
     let doc = read_ok("passport-jpeg", &[]);
@@ -657,18 +689,7 @@ fn travel_documents_read_at_the_counter_become_records() {
     let csca_2 = dir.path().join("csca-2.pem");
     let inbox = dir.path().join("mrz");
     std::fs::create_dir_all(&inbox).unwrap();
-    let setup = setup_station(dir.path(), free_port(), &dir.path().join("no-idcard"));
-    let config = std::fs::read_to_string(&setup.config).unwrap();
-    let start = config.find("[id_readers.desk]").unwrap();
-    let mut config = config[..start].to_string();
-    config.push_str(&format!(
-        "[pcsc]\ncsca_files = [\"{}\", \"{}\"]\nmrz_inbox = \"{}\"\n\n\
-         [pcsc.readers.counter]\nmatch = \"{READER}\"\n\n[pcsc.readers.window]\nmatch = \"{READER_2}\"\n",
-        csca.display(),
-        csca_2.display(),
-        inbox.display()
-    ));
-    std::fs::write(&setup.config, config).unwrap();
+    let setup = pcsc_station(dir.path(), &[&csca, &csca_2], &inbox);
     // Both CSCA files exist before the daemon loads them.
     // The permit's chip is a clone: its record says so, and the clerk is told.
     let permit = pcscd.emulator(&[
@@ -705,9 +726,7 @@ fn travel_documents_read_at_the_counter_become_records() {
     std::thread::sleep(Duration::from_millis(800));
     assert!(committed_records(&setup).is_empty());
     for (reader, emulator) in [("counter", &permit), ("window", &passport)] {
-        let tmp = inbox.join(format!("{reader}.tmp"));
-        std::fs::write(&tmp, emulator.ready["mrz"].as_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, inbox.join(format!("{reader}.mrz"))).unwrap();
+        send_mrz(&inbox, reader, emulator);
     }
     let mut records = wait_for_records(&setup, 2, Duration::from_secs(30), &daemon);
     records.sort_by(|a, b| a.devices[0].name.cmp(&b.devices[0].name));
@@ -991,17 +1010,7 @@ fn the_daemon_binds_active_authentication_to_the_chain_and_verify_rechecks_it() 
     let csca = dir.path().join("csca.pem");
     let inbox = dir.path().join("mrz");
     std::fs::create_dir_all(&inbox).unwrap();
-    let setup = setup_station(dir.path(), free_port(), &dir.path().join("no-idcard"));
-    let config = std::fs::read_to_string(&setup.config).unwrap();
-    let start = config.find("[id_readers.desk]").unwrap();
-    let mut config = config[..start].to_string();
-    config.push_str(&format!(
-        "[pcsc]\ncsca_files = [\"{}\"]\nmrz_inbox = \"{}\"\n\n\
-         [pcsc.readers.counter]\nmatch = \"{READER}\"\n\n[pcsc.readers.window]\nmatch = \"{READER_2}\"\n",
-        csca.display(),
-        inbox.display()
-    ));
-    std::fs::write(&setup.config, config).unwrap();
+    let setup = pcsc_station(dir.path(), &[&csca], &inbox);
     let china = pcscd.emulator(&[
         "--profile",
         "china-passport",
@@ -1018,14 +1027,9 @@ fn the_daemon_binds_active_authentication_to_the_chain_and_verify_rechecks_it() 
             .env("RUST_LOG", "info")
             .stdout(Stdio::null()),
     );
-    let send_mrz = |reader: &str, emulator: &Emulator| {
-        let tmp = inbox.join(format!("{reader}.tmp"));
-        std::fs::write(&tmp, emulator.ready["mrz"].as_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, inbox.join(format!("{reader}.mrz"))).unwrap();
-    };
-    send_mrz("counter", &china);
+    send_mrz(&inbox, "counter", &china);
     wait_for_records(&setup, 1, Duration::from_secs(30), &daemon);
-    send_mrz("window", &hong_kong);
+    send_mrz(&inbox, "window", &hong_kong);
     let records = wait_for_records(&setup, 2, Duration::from_secs(30), &daemon);
     let exchanges: Vec<_> = records
         .iter()

@@ -348,54 +348,8 @@ pub fn challenge(binding: &Binding) -> [u8; 8] {
     out
 }
 
-/// Active Authentication as run within a read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActiveAuthentication {
-    /// The answer verifies under DG15's key, which passive authentication vouches for.
-    Passed(String),
-    /// The chip refused, or its answer does not verify (a possible clone): why.
-    Failed(String),
-    /// DG15 (or EF.SOD's signature over its hash) did not pass passive authentication, so its
-    /// key proves nothing; what the answer did is in the detail.
-    NotTrusted(String),
-    /// No DG15.
-    NotOffered(String),
-    /// A key or algorithm countersign does not implement: which.
-    NotSupported(String),
-    /// Not attempted: turned off for this read.
-    Skipped(String),
-}
-
-impl ActiveAuthentication {
-    /// `passed`, `failed`, `not_trusted`, `not_offered`, `not_supported`, `skipped`.
-    pub fn status(&self) -> &'static str {
-        match self {
-            ActiveAuthentication::Passed(_) => "passed",
-            ActiveAuthentication::Failed(_) => "failed",
-            ActiveAuthentication::NotTrusted(_) => "not_trusted",
-            ActiveAuthentication::NotOffered(_) => "not_offered",
-            ActiveAuthentication::NotSupported(_) => "not_supported",
-            ActiveAuthentication::Skipped(_) => "skipped",
-        }
-    }
-
-    pub fn detail(&self) -> &str {
-        match self {
-            ActiveAuthentication::Passed(d)
-            | ActiveAuthentication::Failed(d)
-            | ActiveAuthentication::NotTrusted(d)
-            | ActiveAuthentication::NotOffered(d)
-            | ActiveAuthentication::NotSupported(d)
-            | ActiveAuthentication::Skipped(d) => d,
-        }
-    }
-}
-
-impl std::fmt::Display for ActiveAuthentication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status(), self.detail())
-    }
-}
+/// Active Authentication as run within a read, as the record reports it.
+pub type ActiveAuthentication = crate::verdict::Authenticity;
 
 /// The exchange as it happened, for the record: a verifier redoes [`verify_response`] from it
 /// and DG15 alone.

@@ -46,6 +46,7 @@ pub mod sim;
 pub mod sm;
 pub mod sod;
 pub mod tlv;
+pub mod verdict;
 
 pub use access::AccessProtocol;
 pub use mrz::{Mrz, MrzKey};

@@ -138,16 +138,8 @@ fn parse_aa_key(text: &str) -> Result<AaKeyKind, String> {
 }
 
 fn parse_hash(text: &str) -> Result<HashAlg, String> {
-    [
-        HashAlg::Sha1,
-        HashAlg::Sha224,
-        HashAlg::Sha256,
-        HashAlg::Sha384,
-        HashAlg::Sha512,
-    ]
-    .into_iter()
-    .find(|h| h.name() == text)
-    .ok_or_else(|| format!("{text:?}: use SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512"))
+    HashAlg::from_name(text)
+        .ok_or_else(|| format!("{text:?}: use SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512"))
 }
 
 fn parse_curve(text: &str) -> Result<Curve, String> {

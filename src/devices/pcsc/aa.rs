@@ -8,8 +8,9 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use icao9303::DocumentRead;
-use icao9303::aa::{self, ActiveAuthentication, Binding};
+use icao9303::aa::{self, Binding};
 use icao9303::sod::HashAlg;
+use icao9303::verdict::Authenticity;
 use tracing::warn;
 
 use crate::record::{ActiveAuthenticationRecord, Check, CheckResult};
@@ -45,21 +46,19 @@ impl ChainHead {
     }
 }
 
-/// The `active_authentication` check: the detail starts with the outcome, as chip
-/// authentication's.
-pub fn check(aa: &ActiveAuthentication) -> Check {
+/// The `chip_authentication` or `active_authentication` check: the detail starts with the
+/// outcome (`passed: …`), which the result follows.
+pub fn check(name: &str, outcome: &Authenticity) -> Check {
     Check {
-        name: "active_authentication".into(),
-        result: match aa {
-            ActiveAuthentication::Passed(_) => CheckResult::Pass,
-            ActiveAuthentication::Failed(_) | ActiveAuthentication::NotTrusted(_) => {
-                CheckResult::Fail
-            }
-            ActiveAuthentication::NotOffered(_)
-            | ActiveAuthentication::NotSupported(_)
-            | ActiveAuthentication::Skipped(_) => CheckResult::Unknown,
+        name: name.into(),
+        result: match outcome {
+            Authenticity::Passed(_) => CheckResult::Pass,
+            Authenticity::Failed(_) | Authenticity::NotTrusted(_) => CheckResult::Fail,
+            Authenticity::NotOffered(_)
+            | Authenticity::NotSupported(_)
+            | Authenticity::Skipped(_) => CheckResult::Unknown,
         },
-        detail: Some(aa.to_string()),
+        detail: Some(outcome.to_string()),
     }
 }
 
@@ -146,21 +145,11 @@ pub fn recheck(r: &ActiveAuthenticationRecord) -> Result<String, String> {
     let key = aa::parse_dg15(&dg15).map_err(|e| format!("DG15: {e}"))?;
     let hash = match r.ecdsa_hash.as_deref() {
         None => None,
-        Some(name) => Some(hash_named(name).ok_or_else(|| format!("unknown hash {name:?}"))?),
+        Some(name) => {
+            Some(HashAlg::from_name(name).ok_or_else(|| format!("unknown hash {name:?}"))?)
+        }
     };
     aa::verify_response(&key, &challenge, &signature, hash).map_err(|e| e.to_string())
-}
-
-fn hash_named(name: &str) -> Option<HashAlg> {
-    [
-        HashAlg::Sha1,
-        HashAlg::Sha224,
-        HashAlg::Sha256,
-        HashAlg::Sha384,
-        HashAlg::Sha512,
-    ]
-    .into_iter()
-    .find(|h| h.name() == name)
 }
 
 fn hex_bytes(text: &str) -> Option<[u8; 8]> {
