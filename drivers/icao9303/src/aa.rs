@@ -268,16 +268,22 @@ pub fn check_representative(f: &[u8], m2: &[u8]) -> Result<HashAlg, AaError> {
     }
     let (hash, trailer) = match f[f.len() - 1] {
         0xBC => (HashAlg::Sha1, 1),
-        0xCC => (
-            trailer_hash(f[f.len() - 2]).ok_or_else(|| {
-                AaError::Unsupported(format!(
-                    "the signature's trailer names hash {:02X}, which countersign does not implement",
-                    f[f.len() - 2]
-                ))
-            })?,
-            2,
-        ),
-        _ => return Err(invalid("the recovered representative has no ISO/IEC 9796-2 trailer")),
+        0xCC => match (trailer_hash(f[f.len() - 2]), f[f.len() - 2]) {
+            (Some(hash), _) => (hash, 2),
+            // RIPEMD-160, RIPEMD-128, Whirlpool: real hashes countersign does not implement.
+            (None, id @ (0x31 | 0x32 | 0x37)) => {
+                return Err(AaError::Unsupported(format!(
+                    "the signature's trailer names hash {id:02X}, which countersign does not implement"
+                )));
+            }
+            // Anything else is no hash at all: what another key's signature recovers to.
+            (None, _) => return Err(invalid("the trailer names no hash")),
+        },
+        _ => {
+            return Err(invalid(
+                "the recovered representative has no ISO/IEC 9796-2 trailer",
+            ));
+        }
     };
     let h_len = hash.digest(b"").len();
     // Padding nibbles `B` end with a nibble `A`; M1 starts after it.
