@@ -14,6 +14,7 @@
 
 mod admin;
 mod commands;
+pub mod head;
 mod progress;
 #[cfg(test)]
 mod props;

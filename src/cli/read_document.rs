@@ -32,7 +32,10 @@ pub const EXIT_NOT_A_DOCUMENT: u8 = 7;
     access_protocol says which protocol was used; the pace check, with what parameters. When \
     DG14 offers it, chip authentication runs after EF.SOD (the chip_authentication check: \
     passed, failed, not_offered, not_supported, not_trusted or skipped); a chip that fails it \
-    (a possible clone) is still read, the check fails and a warning goes to stderr.\n\nExit \
+    (a possible clone) is still read, the check fails and a warning goes to stderr. Active \
+    Authentication runs when the chip has DG15 (the active_authentication check, the same \
+    outcomes; its challenge is random here, bound to the station's chain in the daemon), with \
+    the same warning for a possible clone.\n\nExit \
     status: 0 read (JSON on stdout); 3 no card on the reader; 4 no reader or no pcscd; 5 access \
     refused (wrong MRZ or CAN, or PACE with parameters countersign does not support); 6 the read \
     failed (card removed, communication error); 7 the card is not a travel document."
@@ -73,6 +76,14 @@ pub struct ReadDocumentArgs {
     /// Do not run chip authentication (the check says `skipped`; for measurements).
     #[arg(long)]
     no_chip_auth: bool,
+    /// Do not run Active Authentication (the check says `skipped`, DG15 is not read; for
+    /// measurements).
+    #[arg(long)]
+    no_active_auth: bool,
+    /// Ask for Active Authentication's answer with an extended Le (reader and chip must support
+    /// extended length); otherwise a short Le and GET RESPONSE pieces.
+    #[arg(long)]
+    extended_length: bool,
 }
 
 struct Failure {
@@ -133,6 +144,8 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
             .transpose()
             .map_err(|e| fail(2, format!("--can: {e}")))?,
         skip_chip_authentication: args.no_chip_auth,
+        skip_active_authentication: args.no_active_auth,
+        extended_length: args.extended_length,
         ..ReadSettings::default()
     };
     let deadline = Instant::now() + Duration::from_secs(args.wait);
@@ -147,13 +160,17 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
     };
     // A clerk running the command sees a failed chip authentication even without reading the
     // JSON.
-    if let icao9303::ca::ChipAuthentication::Failed(why)
-    | icao9303::ca::ChipAuthentication::NotTrusted(why) = &read.chip_authentication
-    {
-        eprintln!(
-            "countersign read-document: WARNING: chip authentication {}: {why}",
-            read.chip_authentication.status()
-        );
+    for (protocol, outcome) in [
+        ("chip authentication", &read.chip_authentication),
+        ("Active Authentication", &read.active_authentication),
+    ] {
+        if outcome.is_warning() {
+            eprintln!(
+                "countersign read-document: WARNING: {protocol} {}: {}",
+                outcome.status(),
+                outcome.detail()
+            );
+        }
     }
     let mut evidence = Vec::new();
     for e in &capture.evidence {
@@ -191,6 +208,9 @@ fn read(args: &ReadDocumentArgs) -> Result<serde_json::Value, Failure> {
                 "chip_authentication": read.chip_authentication.status(),
                 "chip_authentication_apdus": read.stats.ca_apdus,
                 "chip_authentication_ms": read.stats.ca_time.as_millis() as u64,
+                "active_authentication": read.active_authentication.status(),
+                "active_authentication_apdus": read.stats.aa_apdus,
+                "active_authentication_ms": read.stats.aa_time.as_millis() as u64,
                 "apdus": read.stats.apdus,
                 "ms": read.stats.total.as_millis() as u64,
                 "bytes": read.com.len() + read.sod.len() + read.data_groups.iter().map(|(_, b)| b.len()).sum::<usize>(),

@@ -17,6 +17,8 @@ use crate::record::audit::{self, Item};
 use crate::record::keys::{DecryptKeys, Keyring};
 use crate::record::{RecordKind, WIRE_EXT};
 
+mod aa;
+
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A station public key (JWK); repeat for every key the station has used.
@@ -204,6 +206,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     for note in &report.notes {
         println!("note  {note}");
     }
+    let aa = aa::recheck_all(&items, &keyring, &decrypt);
+    for line in &aa.lines {
+        println!("{line}");
+    }
     for p in report.problems.iter().chain(&receipt_report.problems) {
         println!(
             "FAIL  {}: record {} ({}): {}",
@@ -227,7 +233,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             receipt_report.problems.len()
         );
     }
-    Ok(if report.ok() && receipt_report.problems.is_empty() {
+    Ok(if report.ok() && receipt_report.problems.is_empty() && aa.failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

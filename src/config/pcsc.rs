@@ -30,6 +30,12 @@ pub struct PcscConfig {
     /// READ BINARY block size under secure messaging (223 = 0xDF fits 3DES and AES).
     #[serde(default = "default_block")]
     pub block_size: Bounded<16, 223>,
+    /// Ask for Active Authentication's answer (about 283 bytes for RSA-2048 under secure
+    /// messaging) with an extended Le in one exchange. Off (default), a short Le and GET
+    /// RESPONSE pieces, which every chip supports; some (Chinese passports) answer nothing to an
+    /// extended Le.
+    #[serde(default)]
+    pub extended_length: bool,
 }
 
 /// `[pcsc.readers.<name>]`.

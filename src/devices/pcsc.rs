@@ -2,12 +2,12 @@
 //! the record's identity, checks and evidence ([`capture_of`]); one read on demand
 //! ([`read_document`], for `countersign read-document` and case-system commands); and the
 //! supervisor thread that watches the configured readers (status-change events, no polling
-//! loop) and reads a card once an MRZ for it is known.
+//! loop) and reads a card once an MRZ for it is known. Active Authentication's challenge bound to
+//! the station's chain, its checks and its re-check: [`aa`].
 
 use std::time::{Instant, SystemTime};
 
 use ga467::card::CivilDate;
-use icao9303::ca::ChipAuthentication;
 use icao9303::lds::{self, ImageFormat};
 use icao9303::mrz::{Mrz, MrzFormat, MrzKey, mask};
 use icao9303::pa::{self, CscaStore, Verdict};
@@ -288,19 +288,15 @@ pub fn capture_of(
         (None, None) => {}
     }
     // Chip authentication (a clone's chip fails it): the detail starts with the outcome.
-    let ca = &read.chip_authentication;
-    checks.push(check(
-        "chip_authentication",
-        match ca {
-            ChipAuthentication::Passed(_) => CheckResult::Pass,
-            ChipAuthentication::Failed(_) | ChipAuthentication::NotTrusted(_) => CheckResult::Fail,
-            ChipAuthentication::NotOffered(_)
-            | ChipAuthentication::NotSupported(_)
-            | ChipAuthentication::Skipped(_) => CheckResult::Unknown,
-        },
-        Some(ca.to_string()),
+    checks.push(aa::check("chip_authentication", &read.chip_authentication));
+    // Active Authentication (Chinese passports' clone protection), and every listed group read.
+    checks.push(aa::check(
+        "active_authentication",
+        &read.active_authentication,
     ));
+    checks.push(aa::data_groups_check(read));
     identity.checks = checks;
+    identity.active_authentication = aa::exchange_record(read);
 
     evidence.push(blob("sod", "application/octet-stream", read.sod.clone()));
     // By data group number (DG14, read first for chip authentication, comes last).
@@ -359,6 +355,13 @@ pub struct ReadSettings {
     pub can: Option<String>,
     /// Do not run chip authentication (measurements; the record's check says `skipped`).
     pub skip_chip_authentication: bool,
+    /// Do not run Active Authentication (measurements; the check says `skipped`).
+    pub skip_active_authentication: bool,
+    /// Ask for Active Authentication's answer with an extended Le (`[pcsc] extended_length`).
+    pub extended_length: bool,
+    /// The station's chain, which Active Authentication's challenge is bound to; a random
+    /// challenge when `None`.
+    pub chain: Option<ChainHead>,
 }
 
 /// An MRZ file: MRZ text (TD1, TD2, TD3, CS/CD), or `number birth expiry` separated by
@@ -396,6 +399,9 @@ pub fn read_document(
 
 #[cfg(feature = "pcsc")]
 mod backend;
+
+pub mod aa;
+pub use aa::ChainHead;
 
 #[cfg(test)]
 mod tests;

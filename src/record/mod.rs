@@ -10,8 +10,8 @@ pub mod keys;
 mod schema;
 
 pub use schema::{
-    CaseRef, Check, CheckResult, Checkpoint, Coded, DeviceInfo, EvidenceRef, Identity, MrzFields,
-    Record, RecordKind, SCHEMA,
+    ActiveAuthenticationRecord, CaseRef, Check, CheckResult, Checkpoint, Coded, DeviceInfo,
+    EvidenceRef, Identity, MrzFields, Record, RecordKind, SCHEMA,
 };
 
 /// A piece of evidence as captured (plaintext), before sealing: the face photo, a fingerprint

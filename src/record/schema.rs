@@ -178,6 +178,42 @@ pub struct Identity {
     /// Checks run on the document; a failed check is reported, never "fixed".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Check>,
+    /// Travel documents: Active Authentication's exchange, enough to re-check it from the record
+    /// alone (`countersign verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_authentication: Option<ActiveAuthenticationRecord>,
+}
+
+/// Active Authentication as it happened: the challenge's inputs, the challenge, DG15 and the
+/// chip's answer. With `bound_record` the challenge is `SHA-256(...)[..8]` over the documented
+/// encoding of `station`, `bound_seq`, `bound_record` and `read_at` (`docs/record-format.md`):
+/// the answer then proves the chip signed after that record was sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ActiveAuthenticationRecord {
+    /// `chain` (derived from the station's chain at read time) or `random`.
+    pub challenge_source: String,
+    /// The 8-byte challenge sent in INTERNAL AUTHENTICATE, hex.
+    pub challenge: String,
+    /// `chain` challenges: the station id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
+    /// `chain` challenges: `seq` and `sha256:<hex>` of the station's last sealed record when the
+    /// read began (absent for a station with no record yet). It may be older than this record's
+    /// `prev` when other records were sealed between the read and this record's sealing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_record: Option<String>,
+    /// `chain` challenges: the read's start, RFC 3339 UTC with milliseconds (station clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<String>,
+    /// DG15 as read (base64): the public key the answer is checked with.
+    pub dg15: String,
+    /// The chip's answer to INTERNAL AUTHENTICATE (base64).
+    pub signature: String,
+    /// ECDSA keys: the hash DG14's ActiveAuthenticationInfo names (`SHA-256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecdsa_hash: Option<String>,
 }
 
 /// The MRZ of a travel document as the chip stores it (DG1). Dates stay `YYMMDD` as in the MRZ;
@@ -237,6 +273,11 @@ pub struct MrzFields {
 /// - `chip_authentication`: the chip holds the private key of DG14's public key (not a clone);
 ///   the detail starts with `passed`, `failed`, `not_trusted` (DG14 failed passive
 ///   authentication), `not_offered`, `not_supported` or `skipped` (the last three `unknown`);
+/// - `active_authentication`: the chip holds the private key of DG15's public key (Active
+///   Authentication); the same outcomes and results as `chip_authentication`, `not_trusted` when
+///   DG15's hash or EF.SOD's signature fails (the exchange is in `active_authentication`);
+/// - `sod_data_groups`: every data group EF.COM or EF.SOD lists was read and hashed (`pass`), or
+///   which were not and why (`unknown`);
 /// - `face_conversion`: the DG2 image could be converted to JPEG (the original is kept);
 /// - `not_expired`: the expiry date is today or later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -47,6 +47,8 @@ pub(super) struct Desk {
     pcsc_readers: Vec<String>,
     /// Trust anchors for passive authentication of documents read on command.
     csca: Option<Arc<icao9303::pa::CscaStore>>,
+    /// Where Active Authentication's challenges of documents read on command are bound.
+    chain: crate::devices::pcsc::ChainHead,
     pub(super) session: Option<OpenSession>,
     /// Commands refused, by reason (status and metrics).
     pub(super) rejected: BTreeMap<&'static str, u64>,
@@ -86,6 +88,10 @@ impl Desk {
                 .as_ref()
                 .map(|p| p.readers.keys().map(|k| k.to_string()).collect())
                 .unwrap_or_default(),
+            chain: crate::devices::pcsc::ChainHead {
+                station: config.station.id.to_string(),
+                outbox: Some(config.station.outbox_path()),
+            },
             csca: match config
                 .pcsc
                 .as_ref()
@@ -706,6 +712,7 @@ impl Desk {
         }
         let settings = crate::devices::pcsc::ReadSettings {
             can,
+            chain: Some(self.chain.clone()),
             ..Default::default()
         };
         let name = reader.clone();

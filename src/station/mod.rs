@@ -151,6 +151,10 @@ pub async fn run_with(
     if let Some(pcsc) = config.pcsc.as_ref().filter(|p| !p.readers.is_empty()) {
         device_threads.push(devices::pcsc::spawn(
             pcsc.clone(),
+            devices::pcsc::ChainHead {
+                station: config.station.id.to_string(),
+                outbox: Some(outbox_path.clone()),
+            },
             device_tx.clone(),
             events.clone(),
             stop_devices.clone(),

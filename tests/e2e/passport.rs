@@ -36,8 +36,14 @@ fn roles(doc: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every check passes; Active Authentication may be `not_offered` (documents without DG15).
 fn all_pass(doc: &Value) {
     for c in doc["checks"].as_array().unwrap() {
+        if c["name"] == "active_authentication"
+            && c["detail"].as_str().unwrap().starts_with("not_offered: ")
+        {
+            continue;
+        }
         assert_eq!(c["result"], "pass", "{c} in {doc}");
     }
 }
@@ -62,6 +68,38 @@ fn read_ok(document: &str, extra: &[&str]) -> Value {
         emulator.proc.stderr()
     );
     doc
+}
+
+/// A station without ID card readers whose `[pcsc]` trusts `csca_files`, takes MRZs from
+/// `inbox`, and watches two readers: `counter` (vpcd slot 0) and `window` (slot 1).
+fn pcsc_station(
+    dir: &std::path::Path,
+    csca_files: &[&std::path::Path],
+    inbox: &std::path::Path,
+) -> StationSetup {
+    let setup = setup_station(dir, free_port(), &dir.join("no-idcard"));
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    let start = config.find("[id_readers.desk]").unwrap();
+    let mut config = config[..start].to_string();
+    let files: Vec<String> = csca_files
+        .iter()
+        .map(|f| format!("\"{}\"", f.display()))
+        .collect();
+    config.push_str(&format!(
+        "[pcsc]\ncsca_files = [{}]\nmrz_inbox = \"{}\"\n\n\
+         [pcsc.readers.counter]\nmatch = \"{READER}\"\n\n[pcsc.readers.window]\nmatch = \"{READER_2}\"\n",
+        files.join(", "),
+        inbox.display()
+    ));
+    std::fs::write(&setup.config, config).unwrap();
+    setup
+}
+
+/// The emulated document's MRZ into the inbox for `reader`, written aside and renamed into place.
+fn send_mrz(inbox: &std::path::Path, reader: &str, emulator: &Emulator) {
+    let tmp = inbox.join(format!("{reader}.tmp"));
+    std::fs::write(&tmp, emulator.ready["mrz"].as_str().unwrap()).unwrap();
+    std::fs::rename(&tmp, inbox.join(format!("{reader}.mrz"))).unwrap();
 }
 
 #[test]
@@ -311,7 +349,7 @@ fn chip_authentication_passes_and_a_cloned_chip_fails_with_a_warning() {
         );
         // Everything else was read and verifies: the files are the genuine document's.
         for c in doc["checks"].as_array().unwrap() {
-            if c["name"] != "chip_authentication" {
+            if c["name"] != "chip_authentication" && c["name"] != "active_authentication" {
                 assert_eq!(c["result"], "pass", "{c}");
             }
         }
@@ -651,18 +689,7 @@ fn travel_documents_read_at_the_counter_become_records() {
     let csca_2 = dir.path().join("csca-2.pem");
     let inbox = dir.path().join("mrz");
     std::fs::create_dir_all(&inbox).unwrap();
-    let setup = setup_station(dir.path(), free_port(), &dir.path().join("no-idcard"));
-    let config = std::fs::read_to_string(&setup.config).unwrap();
-    let start = config.find("[id_readers.desk]").unwrap();
-    let mut config = config[..start].to_string();
-    config.push_str(&format!(
-        "[pcsc]\ncsca_files = [\"{}\", \"{}\"]\nmrz_inbox = \"{}\"\n\n\
-         [pcsc.readers.counter]\nmatch = \"{READER}\"\n\n[pcsc.readers.window]\nmatch = \"{READER_2}\"\n",
-        csca.display(),
-        csca_2.display(),
-        inbox.display()
-    ));
-    std::fs::write(&setup.config, config).unwrap();
+    let setup = pcsc_station(dir.path(), &[&csca, &csca_2], &inbox);
     // Both CSCA files exist before the daemon loads them.
     // The permit's chip is a clone: its record says so, and the clerk is told.
     let permit = pcscd.emulator(&[
@@ -699,9 +726,7 @@ fn travel_documents_read_at_the_counter_become_records() {
     std::thread::sleep(Duration::from_millis(800));
     assert!(committed_records(&setup).is_empty());
     for (reader, emulator) in [("counter", &permit), ("window", &passport)] {
-        let tmp = inbox.join(format!("{reader}.tmp"));
-        std::fs::write(&tmp, emulator.ready["mrz"].as_str().unwrap()).unwrap();
-        std::fs::rename(&tmp, inbox.join(format!("{reader}.mrz"))).unwrap();
+        send_mrz(&inbox, reader, emulator);
     }
     let mut records = wait_for_records(&setup, 2, Duration::from_secs(30), &daemon);
     records.sort_by(|a, b| a.devices[0].name.cmp(&b.devices[0].name));
@@ -746,7 +771,11 @@ fn travel_documents_read_at_the_counter_become_records() {
                 "{ca:?}"
             );
         }
-        for c in id.checks.iter().filter(|c| c.name != "chip_authentication") {
+        for c in id
+            .checks
+            .iter()
+            .filter(|c| c.name != "chip_authentication" && c.name != "active_authentication")
+        {
             assert_eq!(c.result, CheckResult::Pass, "{c:?}");
         }
         let roles: Vec<&str> = record.evidence.iter().map(|e| e.role.as_str()).collect();
@@ -799,4 +828,459 @@ fn travel_documents_read_at_the_counter_become_records() {
         log.contains(r#"failed_checks=["chip_authentication"]"#),
         "the clone's failed check is logged (and sent to the clerk's screen): {log}"
     );
+}
+
+/// One read of an emulated document: (read-document's JSON, its stderr, the APDUs the chip
+/// received: GET RESPONSE pieces included, which the reader's own count leaves out).
+fn read_counting(emulator_args: &[&str], read_args: &[&str]) -> (Value, String, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let csca = dir.path().join("csca.pem");
+    let mut args = vec!["--csca-out", csca.to_str().unwrap()];
+    args.extend_from_slice(emulator_args);
+    let mut emulator = pcscd.emulator(&args);
+    let key = emulator.key_args();
+    let mut all: Vec<&str> = key.iter().map(String::as_str).collect();
+    all.extend(["--csca", csca.to_str().unwrap()]);
+    all.extend_from_slice(read_args);
+    let (code, doc, stderr) = pcscd.read_document(&all);
+    assert_eq!(
+        code,
+        Some(0),
+        "{stderr}\n--- emulator ---\n{}",
+        emulator.proc.stderr()
+    );
+    emulator.proc.sigterm();
+    let end = emulator
+        .end(Duration::from_secs(10))
+        .expect("the emulator's end line");
+    (doc, stderr, end["apdus"].as_u64().unwrap())
+}
+
+fn aa_detail(doc: &Value) -> &str {
+    check(doc, "active_authentication")["detail"]
+        .as_str()
+        .unwrap()
+}
+
+/// The Chinese-passport profile (BAC, RSA-2048 Active Authentication, no DG14, a chip strict
+/// about Le without extended length) through pcscd and vpcd: Active Authentication passes, its
+/// 283-byte answer fetched with one GET RESPONSE, every other check passes (chip authentication
+/// `not_offered`), the whole read under 2 s; the independent verifier (Python `cryptography`)
+/// accepts the recorded exchange and refuses it altered. With extended length on both sides the
+/// answer comes in one piece.
+#[test]
+fn the_chinese_passport_profile_passes_active_authentication() {
+    let (doc, stderr, chip_apdus) = read_counting(&["--profile", "china-passport"], &[]);
+    assert_eq!(doc["access_protocol"], "BAC");
+    assert_eq!(
+        aa_detail(&doc),
+        "passed: RSA-2048 ISO/IEC 9796-2 scheme 1 SHA-1, random challenge",
+        "{stderr}"
+    );
+    assert!(
+        check(&doc, "chip_authentication")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("not_offered: ")
+    );
+    for c in doc["checks"].as_array().unwrap() {
+        if c["name"] != "chip_authentication" {
+            assert_eq!(c["result"], "pass", "{c}");
+        }
+    }
+    assert!(roles(&doc).iter().any(|(r, _)| r == "dg15"));
+    assert_eq!(doc["read"]["active_authentication"], "passed");
+    assert_eq!(doc["read"]["active_authentication_apdus"], 5);
+    assert_eq!(chip_apdus, doc["read"]["apdus"].as_u64().unwrap() + 1);
+    let ms = doc["read"]["ms"].as_u64().unwrap();
+    assert!(ms < 2_000, "the Chinese-passport read took {ms} ms");
+
+    // The independent verifier checks the exchange as recorded, and refuses it altered.
+    let dir = tempfile::tempdir().unwrap();
+    let exchange = &doc["active_authentication"];
+    assert_eq!(exchange["challenge_source"], "random");
+    let ok = dir.path().join("aa.json");
+    std::fs::write(&ok, exchange.to_string()).unwrap();
+    let peer = |file: &std::path::Path| {
+        std::process::Command::new(python())
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/aa_verify.py"))
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = peer(&ok);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("ok    exchange 0: RSA-2048 ISO/IEC 9796-2 scheme 1 sha1; random challenge"),
+        "{text}"
+    );
+    let mut altered = exchange.clone();
+    altered["challenge"] = "0000000000000000".into();
+    let bad = dir.path().join("altered.json");
+    std::fs::write(&bad, altered.to_string()).unwrap();
+    let out = peer(&bad);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Extended length: reader and chip both take it, the answer comes whole.
+    let (doc, stderr, chip_apdus) = read_counting(
+        &[
+            "--document",
+            "passport-j2k",
+            "--no-chip-auth",
+            "--active-auth",
+            "RSA-2048",
+            "--strict-le",
+        ],
+        &["--extended-length"],
+    );
+    assert!(aa_detail(&doc).starts_with("passed: RSA-2048"), "{stderr}");
+    assert_eq!(chip_apdus, doc["read"]["apdus"].as_u64().unwrap());
+}
+
+/// An Active Authentication clone fails with a warning and is still read; a clone bringing its
+/// own DG15 and a genuine chip under a broken EF.SOD signature are `not_trusted`; the Hong Kong
+/// profile (PACE, ECDSA P-256) passes.
+#[test]
+fn active_authentication_clones_untrusted_keys_and_the_hong_kong_profile() {
+    let (doc, stderr, _) = read_counting(&["--profile", "china-passport", "--aa-cloned"], &[]);
+    let aa = check(&doc, "active_authentication");
+    assert_eq!(aa["result"], "fail", "{aa}");
+    assert!(
+        aa_detail(&doc).starts_with(
+            "failed: the chip does not hold the private key of its DG15 public key (possible clone)"
+        ),
+        "{aa}"
+    );
+    assert!(
+        stderr.contains("WARNING: Active Authentication failed")
+            && stderr.contains("possible clone"),
+        "{stderr}"
+    );
+    assert_eq!(doc["id_number"], "E12345678");
+    for role in ["face_photo", "dg1", "dg2", "dg11", "dg12", "dg15"] {
+        assert!(roles(&doc).iter().any(|(r, _)| r == role), "{role}");
+    }
+
+    for fault in ["--aa-own-dg15", "--break-sod-signature"] {
+        let (doc, stderr, _) = read_counting(&["--profile", "china-passport", fault], &[]);
+        let aa = check(&doc, "active_authentication");
+        assert_eq!(aa["result"], "fail", "{fault}: {aa}");
+        assert!(
+            aa_detail(&doc).starts_with("not_trusted: EF.SOD's signature does not verify")
+                && aa_detail(&doc).contains("the answer verifies under DG15's key"),
+            "{fault}: {aa}"
+        );
+        assert_eq!(check(&doc, "sod_signature")["result"], "fail", "{fault}");
+        assert!(
+            stderr.contains("WARNING: Active Authentication not_trusted"),
+            "{stderr}"
+        );
+    }
+
+    let (doc, stderr, _) = read_counting(&["--profile", "hong-kong"], &[]);
+    assert_eq!(doc["access_protocol"], "PACE");
+    assert_eq!(
+        aa_detail(&doc),
+        "passed: ECDSA P-256 SHA-256, random challenge",
+        "{stderr}"
+    );
+    assert_eq!(doc["active_authentication"]["ecdsa_hash"], "SHA-256");
+    assert!(roles(&doc).iter().any(|(r, _)| r == "dg14"));
+}
+
+/// The daemon binds each Active Authentication challenge to the station's chain: a Chinese
+/// passport read first (no record yet), then a Hong Kong passport whose challenge is bound to the
+/// first record. `countersign verify` re-checks both offline from the records alone and finds the
+/// bound record in the set; the independent verifier re-derives both challenges and checks both
+/// signatures; a record's exchange altered fails `verify`.
+#[test]
+fn the_daemon_binds_active_authentication_to_the_chain_and_verify_rechecks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcscd = Pcscd::start(dir.path());
+    let csca = dir.path().join("csca.pem");
+    let inbox = dir.path().join("mrz");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let setup = pcsc_station(dir.path(), &[&csca], &inbox);
+    let china = pcscd.emulator(&[
+        "--profile",
+        "china-passport",
+        "--csca-out",
+        csca.to_str().unwrap(),
+    ]);
+    let hong_kong = pcscd.emulator_on(1, &["--profile", "hong-kong"]);
+    let daemon = Proc::spawn(
+        "daemon",
+        pcscd
+            .countersign()
+            .args(["run", "--config"])
+            .arg(&setup.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null()),
+    );
+    send_mrz(&inbox, "counter", &china);
+    wait_for_records(&setup, 1, Duration::from_secs(30), &daemon);
+    send_mrz(&inbox, "window", &hong_kong);
+    let records = wait_for_records(&setup, 2, Duration::from_secs(30), &daemon);
+    let exchanges: Vec<_> = records
+        .iter()
+        .map(|r| r.identities[0].active_authentication.clone().unwrap())
+        .collect();
+    assert_eq!(exchanges[0].challenge_source, "chain");
+    assert_eq!(
+        exchanges[0].bound_seq, None,
+        "the station had no record yet"
+    );
+    assert_eq!(exchanges[1].bound_seq, Some(records[0].seq));
+    assert_eq!(exchanges[1].bound_record, records[1].prev);
+    assert_eq!(
+        exchanges[1].station.as_deref(),
+        Some(records[1].station.as_str())
+    );
+    for r in &records {
+        let aa = r.identities[0]
+            .checks
+            .iter()
+            .find(|c| c.name == "active_authentication")
+            .unwrap();
+        assert_eq!(aa.result, CheckResult::Pass, "{aa:?}");
+    }
+
+    // The wire forms, as a case system archives them, for `countersign verify`.
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(archive.join("records")).unwrap();
+    std::fs::create_dir_all(archive.join("blobs")).unwrap();
+    let outbox = countersign::outbox::Outbox::open(&setup.outbox).unwrap();
+    let pending = outbox.oldest(100).unwrap();
+    for p in &pending {
+        std::fs::write(
+            archive.join(format!("records/{}.jwe", p.record_id)),
+            &p.wire,
+        )
+        .unwrap();
+        for (blob_id, wire) in outbox.blobs(&p.record_id).unwrap() {
+            std::fs::write(archive.join(format!("blobs/{blob_id}.jwe")), wire).unwrap();
+        }
+    }
+    let verify = |path: &std::path::Path| {
+        let out = std::process::Command::new(bin())
+            .args(["verify", "--station-key"])
+            .arg(&setup.public_key)
+            .arg("--decrypt-key")
+            .arg(&setup.decrypt_key)
+            .arg(path)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = verify(&archive);
+    assert!(ok, "{text}");
+    let aa_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("aa    ")).collect();
+    assert_eq!(aa_lines.len(), 2, "{text}");
+    assert!(
+        aa_lines[0].contains("RSA-2048 ISO/IEC 9796-2 scheme 1 SHA-1")
+            && aa_lines[0].contains("before its first record"),
+        "{text}"
+    );
+    assert!(
+        aa_lines[1].contains("ECDSA P-256 SHA-256")
+            && aa_lines[1].contains(&format!(
+                "challenge bound to record {}, which is in this set",
+                records[0].seq
+            )),
+        "{text}"
+    );
+
+    // The independent verifier on the decrypted records, which satisfy the published schema.
+    let json = dir.path().join("records.json");
+    std::fs::write(&json, serde_json::to_vec(&records).unwrap()).unwrap();
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/record.schema.json");
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg("import json, sys, jsonschema\nfor r in json.load(open(sys.argv[2])): jsonschema.validate(r, json.load(open(sys.argv[1])))")
+        .arg(&schema)
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(python())
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/aa_verify.py"))
+        .arg(&json)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 exchange(s) checked: 0 failed"), "{text}");
+    assert!(
+        text.contains("ECDSA secp256r1 SHA-256; challenge derived from record"),
+        "{text}"
+    );
+
+    // A record whose exchange does not verify is reported by `verify`: the same station signs a
+    // record carrying the first exchange with the second's signature.
+    let mut forged = records[0].clone();
+    let mut aa = exchanges[0].clone();
+    aa.signature = exchanges[1].signature.clone();
+    forged.identities[0].active_authentication = Some(aa);
+    forged.record_id = "forged".into();
+    let keys = setup.public_key.parent().unwrap();
+    let station_key = countersign::record::keys::load_private(&keys.join("station.jwk")).unwrap();
+    let recipient = countersign::record::keys::load_recipient(
+        &setup
+            .decrypt_key
+            .parent()
+            .unwrap()
+            .join("case-system.pub.jwk"),
+    )
+    .unwrap();
+    let wire = countersign::record::seal(&forged, &station_key, &recipient).unwrap();
+    let lone = dir.path().join("forged");
+    std::fs::create_dir_all(&lone).unwrap();
+    std::fs::write(lone.join("forged.jwe"), wire).unwrap();
+    let (ok, text) = verify(&lone);
+    assert!(
+        !ok && text.contains("FAIL  active authentication") && text.contains("does not verify"),
+        "{text}"
+    );
+}
+
+/// PACE-CAM through pcscd and vpcd: the chip is authenticated during PACE (the
+/// chip_authentication check names it, nothing more is sent for it); a CAM clone fails with the
+/// warning and is still read.
+#[test]
+fn pace_cam_passes_and_a_cam_clone_fails() {
+    let (doc, stderr, _) = read_counting(
+        &[
+            "--pace-cam",
+            "--pace-curve",
+            "brainpoolP256r1",
+            "--ca-curve",
+            "brainpoolP256r1",
+        ],
+        &[],
+    );
+    assert_eq!(doc["access_protocol"], "PACE", "{stderr}");
+    assert_eq!(
+        check(&doc, "pace")["detail"],
+        "ECDH-CAM brainpoolP256r1 AES-128, MRZ password"
+    );
+    assert_eq!(
+        check(&doc, "chip_authentication")["detail"],
+        "passed: PACE-CAM on brainpoolP256r1 (chip authentication mapping)"
+    );
+    all_pass(&doc);
+    assert_eq!(doc["read"]["chip_authentication_apdus"], 3, "DG14 only");
+
+    let (doc, stderr, _) = read_counting(&["--pace-cam", "--cloned-chip"], &[]);
+    let ca = check(&doc, "chip_authentication");
+    assert_eq!(ca["result"], "fail", "{ca}");
+    assert!(
+        ca["detail"].as_str().unwrap().starts_with(
+            "failed: the chip does not hold the private key of its DG14 public key (possible clone): PACE-CAM on P-256"
+        ),
+        "{ca}"
+    );
+    assert!(
+        stderr.contains("WARNING: chip authentication failed"),
+        "{stderr}"
+    );
+    assert_eq!(doc["id_number"], "E12345678");
+}
+
+/// What Active Authentication costs, through pcscd and vpcd: the Chinese-passport profile, and a
+/// Chinese-like document with a 20 KB DG2 (BAC, RSA-2048 AA, a chip strict about Le), each read
+/// alternately with and without Active Authentication (`--no-active-auth`) on the same card.
+/// Prints the medians and AA's own share (DG15's read, INTERNAL AUTHENTICATE and its GET
+/// RESPONSE, the RSA check); the whole read stays under 2 s. `COUNTERSIGN_AA_ROUNDS` (default 5)
+/// sets the number of pairs (`docs/performance.md` has 21 with the release binary through
+/// `COUNTERSIGN_TEST_BIN`).
+#[test]
+fn active_authentication_cost_through_pcscd() {
+    let rounds: usize = std::env::var("COUNTERSIGN_AA_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        (
+            "china-passport profile",
+            &["--profile", "china-passport"][..],
+        ),
+        (
+            "BAC, RSA-2048 AA, strict Le, DG2 20 KB",
+            &[
+                "--face-bytes",
+                "20000",
+                "--no-chip-auth",
+                "--active-auth",
+                "RSA-2048",
+                "--strict-le",
+                "--no-extended-length",
+            ][..],
+        ),
+    ] {
+        let pcscd = Pcscd::start(&dir.path().join(name.replace([' ', ','], "-")));
+        let emulator = pcscd.emulator(args);
+        let key = emulator.key_args();
+        let (mut with, mut without, mut aa_ms, mut whole) = (vec![], vec![], vec![], vec![]);
+        let (mut apdus_with, mut apdus_without) = (0, 0);
+        for _ in 0..rounds {
+            for skip in [false, true] {
+                let mut read_args: Vec<&str> = key.iter().map(String::as_str).collect();
+                if skip {
+                    read_args.push("--no-active-auth");
+                }
+                let started = std::time::Instant::now();
+                let (code, doc, stderr) = pcscd.read_document(&read_args);
+                let elapsed = started.elapsed().as_millis() as u64;
+                assert_eq!(code, Some(0), "{stderr}");
+                let read = &doc["read"];
+                let ms = read["ms"].as_u64().unwrap();
+                if skip {
+                    assert_eq!(read["active_authentication"], "skipped");
+                    without.push(ms);
+                    apdus_without = read["apdus"].as_u64().unwrap();
+                } else {
+                    assert_eq!(read["active_authentication"], "passed", "{doc}");
+                    with.push(ms);
+                    whole.push(elapsed);
+                    aa_ms.push(read["active_authentication_ms"].as_u64().unwrap());
+                    apdus_with = read["apdus"].as_u64().unwrap();
+                }
+            }
+        }
+        let (with_ms, without_ms, aa_part, whole_ms) =
+            (median(with), median(without), median(aa_ms), median(whole));
+        eprintln!(
+            "active authentication through pcscd+vpcd, {name}: read {apdus_with} APDUs, median {with_ms} ms with AA (its part {aa_part} ms); {apdus_without} APDUs, median {without_ms} ms without; the whole command {whole_ms} ms ({rounds} pairs)"
+        );
+        // DG15 (SELECT, head, two blocks) and INTERNAL AUTHENTICATE (GET RESPONSE is the
+        // reader's, below the count).
+        assert_eq!(apdus_with, apdus_without + 5);
+        assert!(whole_ms < 2_000, "the whole read took {whole_ms} ms");
+    }
 }

@@ -180,6 +180,38 @@ pub const SW_FUNCTION_NOT_SUPPORTED: u16 = 0x6A81;
 pub const SW_REFERENCE_DATA_NOT_FOUND: u16 = 0x6A88;
 pub const SW_END_OF_FILE: u16 = 0x6282;
 
+/// Sends `apdu` through `exchange` and gathers the whole answer: `6Cxx` (wrong Le) sends it again
+/// with the Le the card named, `61xx` (more data) is followed by GET RESPONSE, at most 64 times.
+/// Short-length cards answer long secure messaging replies (an RSA-2048 Active Authentication
+/// signature is about 283 bytes) this way.
+pub fn exchange_whole<E, F>(apdu: &[u8], exchange: &mut F) -> Result<Vec<u8>, E>
+where
+    F: FnMut(&[u8]) -> Result<Vec<u8>, E>,
+{
+    let mut resp = exchange(apdu)?;
+    if let [.., 0x6C, le] = resp[..]
+        && apdu.len() >= 5
+    {
+        let mut again = apdu.to_vec();
+        if let Some(last) = again.last_mut() {
+            *last = le;
+        }
+        resp = exchange(&again)?;
+    }
+    let mut data = Vec::new();
+    for _ in 0..64 {
+        match resp[..] {
+            [ref body @ .., 0x61, le] => {
+                data.extend_from_slice(body);
+                resp = exchange(&[0x00, 0xC0, 0x00, 0x00, le])?;
+            }
+            _ => break,
+        }
+    }
+    data.extend_from_slice(&resp);
+    Ok(data)
+}
+
 /// A short text for a status word, for error messages.
 pub fn sw_text(sw: u16) -> &'static str {
     match sw {

@@ -259,53 +259,8 @@ pub fn authenticate<E>(
     )))
 }
 
-/// The outcome of chip authentication for a read, as the record reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChipAuthentication {
-    /// The chip answered under the new keys: what ran (`ECDH P-256 AES-128`).
-    Passed(String),
-    /// The chip refused, or did not answer correctly under the new keys (a clone): why.
-    Failed(String),
-    /// No DG14, or no chip authentication key in it.
-    NotOffered(String),
-    /// Offered only in ways countersign does not implement: what.
-    NotSupported(String),
-    /// DG14 did not pass passive authentication, so its key was not used.
-    NotTrusted(String),
-    /// Not attempted: turned off for this read.
-    Skipped(String),
-}
-
-impl ChipAuthentication {
-    /// `passed`, `failed`, `not_offered`, `not_supported`, `not_trusted`, `skipped`.
-    pub fn status(&self) -> &'static str {
-        match self {
-            ChipAuthentication::Passed(_) => "passed",
-            ChipAuthentication::Failed(_) => "failed",
-            ChipAuthentication::NotOffered(_) => "not_offered",
-            ChipAuthentication::NotSupported(_) => "not_supported",
-            ChipAuthentication::NotTrusted(_) => "not_trusted",
-            ChipAuthentication::Skipped(_) => "skipped",
-        }
-    }
-
-    pub fn detail(&self) -> &str {
-        match self {
-            ChipAuthentication::Passed(d)
-            | ChipAuthentication::Failed(d)
-            | ChipAuthentication::NotOffered(d)
-            | ChipAuthentication::NotSupported(d)
-            | ChipAuthentication::NotTrusted(d)
-            | ChipAuthentication::Skipped(d) => d,
-        }
-    }
-}
-
-impl std::fmt::Display for ChipAuthentication {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status(), self.detail())
-    }
-}
+/// The outcome of chip authentication (or PACE-CAM) for a read, as the record reports it.
+pub type ChipAuthentication = crate::verdict::Authenticity;
 
 #[cfg(test)]
 mod tests;

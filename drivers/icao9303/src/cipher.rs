@@ -110,6 +110,27 @@ impl Cipher {
         }
     }
 
+    /// PACE-CAM's Encrypted Chip Authentication Data (Doc 9303-11 §4.4.3.5): AES-CBC under
+    /// `KSenc` with IV = E(KSenc, −1) (a block of FF), padded (ISO/IEC 9797-1 method 2). `None`
+    /// for 3DES, with which CAM is not defined.
+    pub fn cam_encrypt(self, ks_enc: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        if self == Cipher::Tdes {
+            return None;
+        }
+        let iv = aes_block(self, ks_enc, &[0xFF; 16]);
+        Some(aes_cbc(self, ks_enc, &iv, &crypto::pad(data, 16), true))
+    }
+
+    /// The inverse of [`Self::cam_encrypt`]: `None` when not whole blocks or badly padded.
+    pub fn cam_decrypt(self, ks_enc: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        if self == Cipher::Tdes || data.is_empty() || !data.len().is_multiple_of(16) {
+            return None;
+        }
+        let iv = aes_block(self, ks_enc, &[0xFF; 16]);
+        let plain = aes_cbc(self, ks_enc, &iv, data, false);
+        crypto::unpad(&plain).map(<[u8]>::to_vec)
+    }
+
     /// The 8-byte MAC of authentication tokens: retail MAC over padded data (3DES) or CMAC
     /// over the data as is (AES), §9.4.7 / §9.8.
     pub fn token_mac(self, key: &[u8], data: &[u8]) -> [u8; 8] {

@@ -119,6 +119,11 @@ impl Curve {
         dispatch!(self, check_point(p, what, self.name()))
     }
 
+    /// `a · b⁻¹ mod n` (PACE-CAM's `CA_IC = SK_Map,IC · SK_IC⁻¹`).
+    pub fn div_scalar(self, a: &[u8], b: &[u8]) -> Result<Vec<u8>, EcError> {
+        dispatch!(self, div_scalar(a, b, self.name()))
+    }
+
     /// The x coordinate of an uncompressed point (the ECDH shared secret).
     pub fn x_of(self, point: &[u8]) -> Vec<u8> {
         let n = self.field_len();
@@ -201,6 +206,26 @@ where
     let k = &k[skip..];
     repr[n - k.len()..].copy_from_slice(k);
     Option::from(Scalar::<C>::from_repr(repr)).ok_or_else(bad)
+}
+
+fn div_scalar<C: CurveArithmetic>(
+    a: &[u8],
+    b: &[u8],
+    curve: &'static str,
+) -> Result<Vec<u8>, EcError>
+where
+    FieldBytesSize<C>: ModulusSize,
+    AffinePoint<C>: FromSec1Point<C> + ToSec1Point<C>,
+{
+    let a = scalar::<C>(a, "dividend", curve)?;
+    let b = scalar::<C>(b, "divisor", curve)?;
+    let inverse =
+        Option::<Scalar<C>>::from(elliptic_curve::Field::invert(&b)).ok_or(EcError::BadScalar {
+            what: "divisor",
+            curve,
+            len: 0,
+        })?;
+    Ok((a * inverse).to_repr().to_vec())
 }
 
 fn generator<C: CurveArithmetic>() -> Vec<u8>

@@ -4,7 +4,9 @@
 //! - [`tlv`], [`apdu`]: BER-TLV and ISO 7816-4 APDUs; total parsers (no panic on any bytes).
 //! - [`crypto`], [`sm`], [`access`]: BAC key derivation, 3DES, retail MAC, secure messaging
 //!   parameterised by cipher (3DES after BAC, AES or 3DES after PACE and chip authentication), the access protocols.
-//! - [`ca`]: chip authentication (DG14's key, a clone's chip cannot answer under its keys).
+//! - [`ca`]: chip authentication (DG14's key, a clone's chip cannot answer under its keys);
+//!   [`aa`]: Active Authentication (DG15's key signs a challenge bound to the station's chain).
+//! - [`ecsig`]: ECDSA verification on the curves documents use (passive and active authentication).
 //! - [`mrz`], [`lds`], [`sod`], [`pa`]: MRZ (TD1, TD2, TD3, CS/CD 3×30), data groups, EF.SOD and
 //!   passive authentication (hashes, CMS signature, chain to a CSCA).
 //! - [`read`]: the read sequence over any [`read::Transceiver`] (PC/SC, or the emulator in
@@ -17,12 +19,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aa;
 pub mod access;
 pub mod apdu;
 pub mod ca;
 pub mod cipher;
 pub mod crypto;
 pub mod ec;
+pub mod ecsig;
 #[cfg(feature = "face")]
 pub mod face;
 
@@ -42,6 +46,7 @@ pub mod sim;
 pub mod sm;
 pub mod sod;
 pub mod tlv;
+pub mod verdict;
 
 pub use access::AccessProtocol;
 pub use mrz::{Mrz, MrzKey};

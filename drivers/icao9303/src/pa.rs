@@ -2,9 +2,10 @@
 //! object (always), the document signer's CMS signature, and its chain to a configured CSCA.
 //! Each is its own check, so "no CSCA configured" (unknown) never reads as "forged" (fail).
 //!
-//! Signatures: RSA PKCS#1 v1.5, RSASSA-PSS (MGF1 with the same hash), ECDSA on P-256 and P-384,
-//! each with SHA-1/224/256/384/512. Brainpool curves and explicit curve parameters are not
-//! supported yet: they give `unknown`, with the reason.
+//! Signatures: RSA PKCS#1 v1.5, RSASSA-PSS (MGF1 with the same hash), ECDSA on P-256, P-384,
+//! brainpoolP256r1 and brainpoolP384r1 (named, or as explicit domain parameters recognised by
+//! their base point), each with SHA-1/224/256/384/512. Other curves (brainpoolP512r1, P-521)
+//! give `unknown`, with the reason.
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use der::{Decode as _, Encode as _};
 use x509_cert::Certificate;
 
 use crate::sod::{self, AlgorithmId, HashAlg, SignerId, Sod, oid};
-use crate::tlv;
+use crate::{ecsig, security_infos, tlv};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -458,53 +459,28 @@ fn verify_signature(
                     "an ECDSA signature but not an EC key".into(),
                 ));
             }
-            let curve = spki
+            // Named curves and explicit parameters (recognised by their base point), as DG14's
+            // and DG15's keys.
+            let params = spki
                 .algorithm
                 .parameters
                 .as_ref()
-                .filter(|p| der::Tagged::tag(*p) == der::Tag::ObjectIdentifier)
-                .map(|p| p.value().to_vec())
-                .ok_or_else(|| {
-                    VerifyError::Unsupported(
-                        "EC key with explicit curve parameters is not supported".into(),
-                    )
-                })?;
-            let hashed = hash.digest(message);
-            use p256::ecdsa::signature::hazmat::PrehashVerifier;
-            let ok = match curve.as_slice() {
-                oid::P256 => {
-                    let key =
-                        p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bits).map_err(|_| {
-                            VerifyError::Invalid("P-256 public key is not a curve point".into())
-                        })?;
-                    let sig = p256::ecdsa::Signature::from_der(signature).map_err(|_| {
-                        VerifyError::Invalid("ECDSA signature is not DER (r, s)".into())
-                    })?;
-                    key.verify_prehash(&hashed, &sig).is_ok()
-                }
-                oid::P384 => {
-                    let key =
-                        p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bits).map_err(|_| {
-                            VerifyError::Invalid("P-384 public key is not a curve point".into())
-                        })?;
-                    let sig = p384::ecdsa::Signature::from_der(signature).map_err(|_| {
-                        VerifyError::Invalid("ECDSA signature is not DER (r, s)".into())
-                    })?;
-                    key.verify_prehash(&hashed, &sig).is_ok()
-                }
-                other => {
-                    return Err(VerifyError::Unsupported(format!(
-                        "ECDSA on curve {} is not supported (P-256 and P-384 are)",
-                        oid::dotted(other)
-                    )));
-                }
-            };
-            if ok {
-                Ok(format!("ECDSA with {}", hash.name()))
-            } else {
-                Err(VerifyError::Invalid(
-                    "the ECDSA signature does not verify".into(),
+                .and_then(|p| p.to_der().ok())
+                .unwrap_or_default();
+            let parsed = tlv::parse_one(&params).ok().map(|(t, _)| t);
+            let (curve, words) = security_infos::ec_curve(parsed.as_ref());
+            let curve = curve.ok_or_else(|| {
+                VerifyError::Unsupported(format!(
+                    "ECDSA on {words} is not supported (P-256, P-384, brainpoolP256r1 and brainpoolP384r1 are)"
                 ))
+            })?;
+            let hashed = hash.digest(message);
+            match ecsig::verify(curve, key_bits, &hashed, signature, ecsig::Encoding::Der) {
+                Ok(()) => Ok(format!("ECDSA on {words} with {}", hash.name())),
+                Err(ecsig::EcSigError::Invalid(_)) => Err(VerifyError::Invalid(
+                    "the ECDSA signature does not verify".into(),
+                )),
+                Err(e) => Err(VerifyError::Invalid(e.to_string())),
             }
         }
     }

@@ -8,6 +8,12 @@
 //! on `G'` (shared secret `K = x(SK_IFD·PK_IC)`, `KSenc/KSmac = KDF(K, 1/2)`) and the tokens
 //! (`T = MAC(KSmac, 7F49{06 OID, 86 PK of the other side})`). Secure messaging then starts
 //! with SSC = 0.
+//!
+//! The chip authentication mapping (PACE-CAM, §4.4.3.5) is the generic mapping whose last answer
+//! also carries `8A`, the Encrypted Chip Authentication Data: `CA_IC = SK_Map,IC · SK_IC⁻¹`
+//! encrypted under `KSenc` ([`Cipher::cam_encrypt`]). It is returned in [`CamProof`]; the chip is
+//! authenticated once DG14's key `PK_IC` (vouched for by EF.SOD) gives `CA_IC · PK_IC =
+//! PK_Map,IC` ([`CamProof::verify`]). PACE-IM is not implemented.
 
 pub mod chip;
 
@@ -115,8 +121,9 @@ pub enum Offer {
     Unsupported(String),
 }
 
-/// Picks the PACEInfo to run: ECDH generic mapping (the chip-authentication mapping's chips
-/// offer GM too) on a supported curve, AES before 3DES, then the order of EF.CardAccess.
+/// Picks the PACEInfo to run: ECDH with the chip authentication mapping (AES only, as §4.4.3.5
+/// defines it) before the generic mapping, on a supported curve, AES before 3DES, then the order
+/// of EF.CardAccess.
 pub fn choose(infos: &SecurityInfos) -> Offer {
     if infos.pace.is_empty() {
         return Offer::None;
@@ -124,14 +131,23 @@ pub fn choose(infos: &SecurityInfos) -> Offer {
     let usable = |p: &PaceInfo| -> Option<(PaceProtocol, Curve)> {
         let protocol = p.protocol?;
         let curve = Curve::from_parameter_id(p.parameter_id?)?;
-        (protocol.agreement == KeyAgreement::Ecdh && protocol.mapping == Mapping::Generic)
-            .then_some((protocol, curve))
+        let mapping = match protocol.mapping {
+            Mapping::Generic => true,
+            Mapping::ChipAuthentication => protocol.cipher != Cipher::Tdes,
+            Mapping::Integrated => false,
+        };
+        (protocol.agreement == KeyAgreement::Ecdh && mapping).then_some((protocol, curve))
     };
     let best = infos
         .pace
         .iter()
         .filter_map(|p| usable(p).map(|u| (p, u)))
-        .min_by_key(|(_, (protocol, _))| u8::from(protocol.cipher == Cipher::Tdes));
+        .min_by_key(|(_, (protocol, _))| {
+            (
+                u8::from(protocol.mapping != Mapping::ChipAuthentication),
+                u8::from(protocol.cipher == Cipher::Tdes),
+            )
+        });
     match best {
         Some((info, (protocol, curve))) => Offer::Supported(PaceParams {
             protocol,
@@ -174,6 +190,29 @@ pub struct PaceSession {
     pub params: PaceParams,
     /// The chip's ephemeral public key (`PK_IC`).
     pub chip_key: Vec<u8>,
+    /// PACE-CAM: what proves the chip holds DG14's private key, once DG14 is read.
+    pub cam: Option<CamProof>,
+}
+
+/// PACE-CAM's proof, checked against DG14's chip authentication key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CamProof {
+    pub curve: Curve,
+    /// The decrypted Chip Authentication Data `CA_IC`.
+    pub ca_ic: Vec<u8>,
+    /// The chip's mapping public key `PK_Map,IC` (step 2).
+    pub pk_map_ic: Vec<u8>,
+}
+
+impl CamProof {
+    /// Whether `CA_IC · PK_IC = PK_Map,IC` for the static key `pk_ic` (a clone without the
+    /// private key cannot make it hold).
+    pub fn verify(&self, pk_ic: &[u8]) -> Result<bool, EcError> {
+        Ok(self
+            .curve
+            .mul(&self.ca_ic, pk_ic, "DG14's chip authentication key")?
+            == self.pk_map_ic)
+    }
 }
 
 /// The public key data object the tokens are computed over: `7F49 { 06 OID, 86 point }`.
@@ -348,10 +387,35 @@ pub fn pace<E>(
     if !crypto::ct_eq(&chip_token, &expected) {
         return Ok(Err(AccessError::ChipNotAuthenticated));
     }
+    let cam = if params.protocol.mapping == Mapping::ChipAuthentication {
+        let a_ic = match dynamic_value(&resp.data, 0x8A) {
+            Ok(a) => a,
+            Err(e) => {
+                return Ok(Err(failed(format!(
+                    "PACE-CAM without Encrypted Chip Authentication Data: {e}"
+                ))));
+            }
+        };
+        match cipher.cam_decrypt(&ks_enc, &a_ic) {
+            Some(ca_ic) => Some(CamProof {
+                curve,
+                ca_ic,
+                pk_map_ic,
+            }),
+            None => {
+                return Ok(Err(failed(
+                    "PACE-CAM's Encrypted Chip Authentication Data does not decrypt".into(),
+                )));
+            }
+        }
+    } else {
+        None
+    };
     Ok(Ok(PaceSession {
         sm: SecureMessaging::new(cipher.sm(&ks_enc, &ks_mac), &vec![0; cipher.block_size()]),
         params: params.clone(),
         chip_key: pk_ic,
+        cam,
     }))
 }
 

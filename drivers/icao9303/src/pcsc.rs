@@ -69,35 +69,18 @@ impl PcscCard {
 }
 
 impl Transceiver for PcscCard {
-    /// Sends an APDU; on T=0 follows `61xx` with GET RESPONSE and resends on `6Cxx`.
+    /// Sends an APDU; follows `61xx` with GET RESPONSE and resends on `6Cxx`
+    /// ([`crate::apdu::exchange_whole`]).
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransmitError> {
-        let mut resp = self.exchange(apdu)?;
-        // A card always ends its answer with a status word; nothing at all means it is gone
-        // (vpcd answers so when its card leaves mid-exchange).
-        if resp.len() < 2 {
-            return Err(TransmitError::CardRemoved);
-        }
-        if let [.., 0x6C, le] = resp[..]
-            && apdu.len() >= 5
-        {
-            let mut again = apdu.to_vec();
-            if let Some(last) = again.last_mut() {
-                *last = le;
+        crate::apdu::exchange_whole(apdu, &mut |bytes| {
+            let resp = self.exchange(bytes)?;
+            // A card always ends its answer with a status word; nothing at all means it is
+            // gone (vpcd answers so when its card leaves mid-exchange).
+            if resp.len() < 2 {
+                return Err(TransmitError::CardRemoved);
             }
-            resp = self.exchange(&again)?;
-        }
-        let mut data = Vec::new();
-        for _ in 0..64 {
-            match resp[..] {
-                [ref body @ .., 0x61, le] => {
-                    data.extend_from_slice(body);
-                    resp = self.exchange(&[0x00, 0xC0, 0x00, 0x00, le])?;
-                }
-                _ => break,
-            }
-        }
-        data.extend_from_slice(&resp);
-        Ok(data)
+            Ok(resp)
+        })
     }
 }
 

@@ -11,12 +11,16 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
+use crate::aa::{AaExchange, ActiveAuthentication, Binding};
 use crate::access::{self, AccessError, AccessProtocol, BacTerminal};
 use crate::apdu::{self, Command, Response};
-use crate::ca::{self, CaOffer, CaParams, CaTerminal, ChipAuthentication};
+use crate::ca::{CaTerminal, ChipAuthentication};
 use crate::lds::{self, LdsFile};
 use crate::mrz::MrzKey;
 use crate::pa::{self, Verdict};
+
+mod aa;
+mod ca;
 use crate::pace::{self, Offer, PaceParams, PaceTerminal, Password};
 use crate::security_infos;
 use crate::sm::{SecureMessaging, SmError};
@@ -71,6 +75,16 @@ pub struct ReadOptions {
     pub chip_authentication: bool,
     /// Fixed chip authentication key (tests); random otherwise.
     pub ca_terminal: CaTerminal,
+    /// Run Active Authentication when the chip has DG15 (default). Off, the result is
+    /// [`ActiveAuthentication::Skipped`] (DG15 is still read and hashed).
+    pub active_authentication: bool,
+    /// What the challenge is bound to (the station's chain at read time); a random challenge
+    /// when `None`.
+    pub aa_binding: Option<Binding>,
+    /// Ask for INTERNAL AUTHENTICATE's answer with an extended Le (reader and chip must support
+    /// extended length); short Le and `61xx` pieces otherwise (default; what Chinese passports
+    /// need).
+    pub extended_length: bool,
 }
 
 impl Default for ReadOptions {
@@ -84,6 +98,9 @@ impl Default for ReadOptions {
             can: None,
             chip_authentication: true,
             ca_terminal: CaTerminal::default(),
+            active_authentication: true,
+            aa_binding: None,
+            extended_length: false,
         }
     }
 }
@@ -103,6 +120,12 @@ pub struct DocumentRead {
     pub pace_not_used: Option<String>,
     /// Chip authentication: passed, failed (a possible clone), or why it was not run.
     pub chip_authentication: ChipAuthentication,
+    /// Active Authentication: passed, failed (a possible clone), not trusted, or why not run.
+    pub active_authentication: ActiveAuthentication,
+    /// The challenge, its binding and the chip's answer, when INTERNAL AUTHENTICATE was sent.
+    pub aa_exchange: Option<AaExchange>,
+    /// Data groups EF.COM or EF.SOD list that were not read, and why.
+    pub not_read: Vec<(u8, String)>,
     pub com: Vec<u8>,
     pub sod: Vec<u8>,
     /// (DG number, bytes as read), in reading order (DG14, when read for chip authentication,
@@ -132,6 +155,9 @@ pub struct ReadStats {
     /// exchange, the proof under the new keys (and access again when it failed).
     pub ca_apdus: u32,
     pub ca_time: Duration,
+    /// APDUs and time of Active Authentication (DG15's read and INTERNAL AUTHENTICATE).
+    pub aa_apdus: u32,
+    pub aa_time: Duration,
     /// (file, APDUs, bytes, time) per file read.
     pub files: Vec<(String, u32, usize, Duration)>,
 }
@@ -158,15 +184,22 @@ pub enum ReadError {
     #[error("reading {file}: {source}")]
     SecureMessaging { file: String, source: SmError },
     #[error(
-        "chip authentication failed: {failure}; the chip could not be opened again to finish the read: {reopen}"
+        "{protocol} failed: {failure}; the chip could not be opened again to finish the read: {reopen}"
     )]
-    ChipAuthentication { failure: String, reopen: String },
+    Reopen {
+        /// `chip authentication` or `Active Authentication`.
+        protocol: &'static str,
+        failure: String,
+        reopen: String,
+    },
 }
 
 struct Session<'a> {
     card: &'a mut dyn Transceiver,
     sm: Option<SecureMessaging>,
     apdus: u32,
+    /// PACE-CAM's proof, checked once DG14 is read (chip authentication is then not run).
+    cam: Option<pace::CamProof>,
 }
 
 impl Session<'_> {
@@ -192,10 +225,25 @@ impl Session<'_> {
 
     /// Sends under secure messaging when a session is open.
     fn send(&mut self, cmd: &Command, during: &str) -> Result<Response, ReadError> {
+        self.send_with(cmd, during, false)
+    }
+
+    /// [`Self::send`], with the protected command's Le extended (`00 00`: any length) when
+    /// `extended_le`; short otherwise, a longer answer then comes in `61xx` pieces.
+    fn send_with(
+        &mut self,
+        cmd: &Command,
+        during: &str,
+        extended_le: bool,
+    ) -> Result<Response, ReadError> {
         match self.sm.take() {
             None => self.raw(cmd, during),
             Some(mut sm) => {
-                let protected = sm.protect(cmd);
+                let mut protected = sm.protect(cmd);
+                if extended_le {
+                    // Outside the MAC (only DO'97' is covered), so it can change after protect.
+                    protected.le = Some(65536);
+                }
                 let resp = self.raw(&protected, during)?;
                 let plain = sm
                     .unprotect(&resp)
@@ -222,6 +270,7 @@ pub fn read_document(
         card,
         sm: None,
         apdus: 0,
+        cam: None,
     };
     let (offer, pace_offered) = card_access(&mut s)?;
     let password = match &options.can {
@@ -238,6 +287,7 @@ pub fn read_document(
             match pace::pace(&mut transmit, &password, &params, &options.pace_terminal)? {
                 Ok(session) => {
                     s.sm = Some(session.sm);
+                    s.cam = session.cam;
                     access = AccessProtocol::Pace;
                     pace_used = Some((params.describe(), password.name()));
                     debug!(apdus = s.apdus, pace = %params.describe(), "PACE done");
@@ -303,7 +353,7 @@ pub fn read_document(
         pace: pace_params.as_ref(),
         offered: pace_not_used.as_deref(),
     };
-    let chip_authentication = chip_authentication(
+    let chip_authentication = ca::chip_authentication(
         &mut s,
         &listed,
         &sod,
@@ -316,12 +366,28 @@ pub fn read_document(
     stats.ca_time = ca_started.elapsed();
     debug!(apdus = stats.ca_apdus, result = %chip_authentication, "chip authentication");
 
+    let aa_started = Instant::now();
+    let aa_apdus_before = s.apdus;
+    let (active_authentication, aa_exchange) = aa::active_authentication(
+        &mut s,
+        &listed,
+        &sod,
+        options,
+        &reopen,
+        &mut stats,
+        &mut data_groups,
+    )?;
+    stats.aa_apdus = s.apdus - aa_apdus_before;
+    stats.aa_time = aa_started.elapsed();
+    debug!(apdus = stats.aa_apdus, result = %active_authentication, "active authentication");
+
     for n in &options.data_groups {
         if (listed.contains(n) || *n == 1) && !data_groups.iter().any(|(d, _)| d == n) {
             let bytes = read_file(&mut s, LdsFile::Dg(*n), options, &mut stats)?;
             data_groups.push((*n, bytes));
         }
     }
+    let not_read = read_the_rest(&mut s, &listed, &sod, options, &mut stats, &mut data_groups)?;
     stats.apdus = s.apdus;
     stats.total = started.elapsed();
     Ok(DocumentRead {
@@ -331,6 +397,9 @@ pub fn read_document(
         pace: pace_used,
         pace_not_used,
         chip_authentication,
+        active_authentication,
+        aa_exchange,
+        not_read,
         com,
         sod,
         data_groups,
@@ -354,6 +423,32 @@ struct Reopen<'a> {
 }
 
 impl Reopen<'_> {
+    /// After `protocol` failed: when it broke secure messaging, the chip opened again so the read
+    /// can finish. Only card and reader errors, and an access that fails again, end the read.
+    fn after_failure(
+        &self,
+        s: &mut Session,
+        protocol: &'static str,
+        failure: &str,
+    ) -> Result<(), ReadError> {
+        if s.sm.is_some() {
+            return Ok(());
+        }
+        match self.run(s) {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (ReadError::CardRemoved { .. }
+                | ReadError::ReaderGone { .. }
+                | ReadError::Transmit { .. }),
+            ) => Err(e),
+            Err(e) => Err(ReadError::Reopen {
+                protocol,
+                failure: failure.into(),
+                reopen: e.to_string(),
+            }),
+        }
+    }
+
     /// The access protocol that worked the first time, again (no EF.CardAccess: its answer is
     /// known), then the application selected.
     fn run(&self, s: &mut Session) -> Result<(), ReadError> {
@@ -389,203 +484,6 @@ impl Reopen<'_> {
             }
         }
         Ok(())
-    }
-}
-
-const CLONE: &str =
-    "the chip does not hold the private key of its DG14 public key (possible clone)";
-
-/// Chip authentication within the read. DG14 is read (it goes into `data_groups`, so the
-/// record keeps it and `sod_hashes` covers it), checked against EF.SOD (hash, and a signature
-/// that does not fail), then the exchange of [`ca::authenticate`] runs under the current secure
-/// messaging and the session switches to the new keys. The proof: DG14 selected again and its
-/// first bytes read under the new keys, compared with what was read before. The rest of the read
-/// then goes on under the new keys, which is the simplest order that is correct: every later
-/// answer is checked under them too, and no data group but DG14 was read from a chip not yet
-/// authenticated.
-///
-/// A failure that leaves the old session usable (the chip refused a command under it) lets the
-/// read go on under the old keys; one that broke it (a clone's chip cannot answer under the new
-/// keys, and drops secure messaging) opens the chip again with the access protocol that worked,
-/// so the read completes and the record carries the failure. Only card and reader errors, and an
-/// access that fails the second time, end the read.
-fn chip_authentication(
-    s: &mut Session,
-    listed: &[u8],
-    sod_bytes: &[u8],
-    options: &ReadOptions,
-    reopen: &Reopen,
-    stats: &mut ReadStats,
-    data_groups: &mut Vec<(u8, Vec<u8>)>,
-) -> Result<ChipAuthentication, ReadError> {
-    let sod = sod::parse_sod(sod_bytes).ok();
-    let in_sod = sod
-        .as_ref()
-        .is_some_and(|sod| sod.dg_hashes.iter().any(|(n, _)| *n == 14));
-    let present = listed.contains(&14) || in_sod;
-    if !options.chip_authentication {
-        return Ok(ChipAuthentication::Skipped(format!(
-            "chip authentication was turned off for this read{}",
-            if present { " (the chip has DG14)" } else { "" }
-        )));
-    }
-    if !present {
-        return Ok(ChipAuthentication::NotOffered(
-            "the chip has no DG14 (neither EF.COM nor EF.SOD lists it)".into(),
-        ));
-    }
-    let dg14 = match read_file(s, LdsFile::Dg(14), options, stats) {
-        Ok(bytes) => bytes,
-        Err(ReadError::File { sw, .. }) => {
-            return Ok(ChipAuthentication::Failed(format!(
-                "DG14 is listed but the chip refused to read it ({sw:04X}, {})",
-                apdu::sw_text(sw)
-            )));
-        }
-        Err(e) => return Err(e),
-    };
-    data_groups.push((14, dg14.clone()));
-
-    // Passive authentication of DG14 before its key is trusted.
-    let checks = pa::verify(sod_bytes, &[(14, &dg14)], None);
-    let verdict = |name: &str| checks.iter().find(|c| c.name == name);
-    let mut caveat = String::new();
-    match (verdict("sod_hashes"), verdict("sod_signature")) {
-        (Some(h), _) if h.verdict != Verdict::Pass => {
-            return Ok(ChipAuthentication::NotTrusted(format!(
-                "DG14 failed passive authentication ({}); its key was not used",
-                h.detail.as_deref().unwrap_or("no detail")
-            )));
-        }
-        (_, Some(sig)) if sig.verdict == Verdict::Fail => {
-            return Ok(ChipAuthentication::NotTrusted(format!(
-                "EF.SOD's signature does not verify ({}); DG14's key was not used",
-                sig.detail.as_deref().unwrap_or("no detail")
-            )));
-        }
-        (_, Some(sig)) if sig.verdict == Verdict::Unknown => {
-            caveat = format!(
-                "; DG14 matches EF.SOD but EF.SOD's signature could not be checked ({})",
-                sig.detail.as_deref().unwrap_or("no detail")
-            );
-        }
-        _ => {}
-    }
-
-    let infos = match security_infos::parse(&dg14) {
-        Ok(infos) => infos,
-        Err(e) => {
-            return Ok(ChipAuthentication::NotSupported(format!(
-                "DG14 does not parse: {e}"
-            )));
-        }
-    };
-    let params = match ca::choose(&infos) {
-        CaOffer::Supported(p) => p,
-        CaOffer::None(why) => return Ok(ChipAuthentication::NotOffered(why)),
-        CaOffer::Unsupported(what) => {
-            return Ok(ChipAuthentication::NotSupported(format!(
-                "DG14 offers only {what}, which countersign does not implement"
-            )));
-        }
-    };
-
-    let failure = match exchange(s, &params, &options.ca_terminal, &dg14)? {
-        None => {
-            return Ok(ChipAuthentication::Passed(format!(
-                "{}{caveat}",
-                params.describe()
-            )));
-        }
-        Some(failure) => failure,
-    };
-    // The chip refused under the old keys and kept the session: go on with it. Otherwise open
-    // the chip again.
-    if s.sm.is_none() {
-        match reopen.run(s) {
-            Ok(()) => {}
-            Err(
-                e @ (ReadError::CardRemoved { .. }
-                | ReadError::ReaderGone { .. }
-                | ReadError::Transmit { .. }),
-            ) => return Err(e),
-            Err(e) => {
-                return Err(ReadError::ChipAuthentication {
-                    failure,
-                    reopen: e.to_string(),
-                });
-            }
-        }
-    }
-    Ok(ChipAuthentication::Failed(failure))
-}
-
-/// The exchange and its proof: `None` when the chip answered correctly under the new keys, the
-/// failure otherwise. On return `s.sm` is the new session (passed), the old one (the chip
-/// refused under it), or `None` (secure messaging broke).
-fn exchange(
-    s: &mut Session,
-    params: &CaParams,
-    terminal: &CaTerminal,
-    dg14: &[u8],
-) -> Result<Option<String>, ReadError> {
-    let what = params.describe();
-    let during = "chip authentication";
-    let mut transmit = |cmd: &Command| s.send(cmd, during);
-    match ca::authenticate(&mut transmit, params, terminal) {
-        Ok(Ok(sm)) => s.sm = Some(sm),
-        Ok(Err(e)) => {
-            // A refusal came under the old keys, which the chip keeps; a malformed answer to
-            // GENERAL AUTHENTICATE came with 9000, after which the chip uses keys of its own.
-            if matches!(e, ca::CaError::Malformed { .. }) {
-                s.sm = None;
-            }
-            return Ok(Some(format!("{what}: {e}")));
-        }
-        Err(ReadError::SecureMessaging { source, .. }) => {
-            return Ok(Some(format!(
-                "{what}: the chip's answer broke secure messaging ({source})"
-            )));
-        }
-        Err(e) => return Err(e),
-    }
-    // The proof: SELECT DG14 and its first bytes under the new keys.
-    let head = &dg14[..dg14.len().min(8)];
-    let proof = (|| -> Result<Result<(), String>, ReadError> {
-        let select = s.send(
-            &Command::new(0x00, 0xA4, 0x02, 0x0C)
-                .with_data(LdsFile::Dg(14).fid().to_be_bytes().to_vec()),
-            "chip authentication (SELECT DG14 under the new keys)",
-        )?;
-        if !select.is_ok() {
-            return Ok(Err(format!(
-                "SELECT DG14 under the new keys answered {:04X}",
-                select.sw
-            )));
-        }
-        let read = s.send(
-            &Command::new(0x00, 0xB0, 0x00, 0x00).with_le(head.len()),
-            "chip authentication (READ BINARY DG14 under the new keys)",
-        )?;
-        if !read.is_ok() || read.data != head {
-            return Ok(Err(format!(
-                "DG14's first bytes read under the new keys are not those read before (status {:04X})",
-                read.sw
-            )));
-        }
-        Ok(Ok(()))
-    })();
-    match proof {
-        Ok(Ok(())) => Ok(None),
-        Ok(Err(wrong)) => {
-            // Answers under the new keys, but wrong ones: do not go on with this session.
-            s.sm = None;
-            Ok(Some(format!("{CLONE}: {what}: {wrong}")))
-        }
-        Err(ReadError::SecureMessaging { source, .. }) => Ok(Some(format!(
-            "{CLONE}: {what}: the first answer under the new keys does not verify ({source})"
-        ))),
-        Err(e) => Err(e),
     }
 }
 
@@ -733,4 +631,84 @@ fn read_binary(
             sw,
         }),
     }
+}
+
+/// Whether passive authentication vouches for data group `dg`: its hash is in EF.SOD and matches,
+/// and EF.SOD's signature verifies. The error says which part failed (the key is then not
+/// trusted, whatever the chip answers with it).
+fn vouched(sod_bytes: &[u8], dg: u8, bytes: &[u8]) -> Result<(), String> {
+    let checks = pa::verify(sod_bytes, &[(dg, bytes)], None);
+    let verdict = |name: &str| checks.iter().find(|c| c.name == name);
+    let detail = |c: &pa::PaCheck| c.detail.clone().unwrap_or_else(|| "no detail".into());
+    match (verdict("sod_hashes"), verdict("sod_signature")) {
+        (Some(h), _) if h.verdict != Verdict::Pass => Err(format!(
+            "DG{dg} failed passive authentication ({})",
+            detail(h)
+        )),
+        (_, Some(sig)) if sig.verdict == Verdict::Fail => Err(format!(
+            "EF.SOD's signature does not verify ({})",
+            detail(sig)
+        )),
+        (_, Some(sig)) if sig.verdict == Verdict::Unknown => Err(format!(
+            "DG{dg} matches EF.SOD, but EF.SOD's signature could not be checked ({})",
+            detail(sig)
+        )),
+        (_, Some(_)) => Ok(()),
+        (_, None) => Err("EF.SOD's signature was not checked".into()),
+    }
+}
+
+/// Every other data group EF.COM or EF.SOD lists, read so that passive authentication covers
+/// it (a clone cannot hide a data group it changed by leaving it unread), except DG3 and DG4
+/// (fingerprints and irises need Extended Access Control, terminal authentication, which
+/// countersign does not do) and DG14 or DG15 when chip or Active Authentication was turned off
+/// for the read. A group the chip refuses is reported, not an error.
+fn read_the_rest(
+    s: &mut Session,
+    listed: &[u8],
+    sod_bytes: &[u8],
+    options: &ReadOptions,
+    stats: &mut ReadStats,
+    data_groups: &mut Vec<(u8, Vec<u8>)>,
+) -> Result<Vec<(u8, String)>, ReadError> {
+    let mut all: Vec<u8> = listed.to_vec();
+    if let Ok(sod) = sod::parse_sod(sod_bytes) {
+        all.extend(sod.dg_hashes.iter().map(|(n, _)| *n));
+    }
+    all.sort_unstable();
+    all.dedup();
+    let mut not_read = Vec::new();
+    for n in all {
+        if data_groups.iter().any(|(d, _)| *d == n) || !(1..=16).contains(&n) {
+            continue;
+        }
+        let skipped = match n {
+            3 | 4 => Some(
+                "needs Extended Access Control (terminal authentication), which countersign does not do",
+            ),
+            14 if !options.chip_authentication => {
+                Some("chip authentication was turned off for this read")
+            }
+            15 if !options.active_authentication => {
+                Some("Active Authentication was turned off for this read")
+            }
+            _ => None,
+        };
+        if let Some(why) = skipped {
+            not_read.push((n, why.into()));
+            continue;
+        }
+        match read_file(s, LdsFile::Dg(n), options, stats) {
+            Ok(bytes) => data_groups.push((n, bytes)),
+            Err(ReadError::File { sw, .. }) => not_read.push((
+                n,
+                format!("the chip refused it ({sw:04X}, {})", apdu::sw_text(sw)),
+            )),
+            // A group no parser needs, too large or with a broken header: reported, the read
+            // goes on (the session is intact).
+            Err(ReadError::Malformed { detail, .. }) => not_read.push((n, detail)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(not_read)
 }

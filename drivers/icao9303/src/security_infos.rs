@@ -18,9 +18,13 @@ pub const ID_PK_ECDH: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x01,
 /// `id-PK-DH` (0.4.0.127.0.7.2.2.1.1): a DH chip authentication public key (kept in `other`).
 pub const ID_PK_DH: [u8; 9] = [0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x01, 0x01];
 
+/// `id-AA` (2.23.136.1.1.5): ActiveAuthenticationInfo, the signature algorithm of ECDSA Active
+/// Authentication (Doc 9303-11 §9.2.8).
+pub const ID_AA: [u8; 6] = [0x67, 0x81, 0x08, 0x01, 0x01, 0x05];
+
 /// brainpoolP256r1 and brainpoolP384r1 (RFC 5639) as named-curve OIDs.
-const BRAINPOOL_P256R1: &[u8] = &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07];
-const BRAINPOOL_P384R1: &[u8] = &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0B];
+pub const BRAINPOOL_P256R1: &[u8] = &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07];
+pub const BRAINPOOL_P384R1: &[u8] = &[0x2B, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0B];
 
 /// Named curves documents use that countersign does not implement, for messages.
 const OTHER_CURVES: &[(&[u8], &str)] = &[
@@ -161,7 +165,10 @@ pub struct SecurityInfos {
     pub pace: Vec<PaceInfo>,
     pub chip_authentication: Vec<CaInfo>,
     pub ca_public_keys: Vec<CaPublicKey>,
-    /// OIDs (dotted) of entries not used here (terminal authentication, AA, PACE domain
+    /// ActiveAuthenticationInfo's `signatureAlgorithm` (DG14), an OID's content bytes: the
+    /// hash of ECDSA Active Authentication.
+    pub aa_signature_algorithm: Option<Vec<u8>>,
+    /// OIDs (dotted) of entries not used here (terminal authentication, PACE domain
     /// parameter infos, DH keys...).
     pub other: Vec<String>,
 }
@@ -280,6 +287,19 @@ pub fn parse(bytes: &[u8]) -> Result<SecurityInfos, SecurityInfosError> {
                     .map(|o| integer(o, inner_base, "ChipAuthenticationPublicKeyInfo keyId"))
                     .transpose()?,
             });
+        } else if oid == ID_AA {
+            integer(required, inner_base, "ActiveAuthenticationInfo version")?;
+            match optional {
+                Some(alg) if alg.tag == 0x06 => {
+                    infos.aa_signature_algorithm = Some(alg.value.to_vec());
+                }
+                _ => {
+                    return fail(
+                        "ActiveAuthenticationInfo without its signatureAlgorithm OID",
+                        at,
+                    );
+                }
+            }
         } else {
             infos.other.push(dotted(oid));
         }
@@ -287,9 +307,49 @@ pub fn parse(bytes: &[u8]) -> Result<SecurityInfos, SecurityInfosError> {
     Ok(infos)
 }
 
+/// The curve of EC domain parameters (a named curve, or explicit parameters recognised by their
+/// base point) and the parameters in words for messages.
+///
+/// Explicit ECParameters { version, fieldID, curve, base, order, cofactor }: the base point
+/// names the curve. Prime, coefficients and order are not compared: the key is then used on
+/// that named curve only, after its point is checked to lie on it, so parameters that merely
+/// share the base point cannot make the reader compute on another curve.
+pub fn ec_curve(params: Option<&Tlv>) -> (Option<Curve>, String) {
+    let curve = match params {
+        Some(p) if p.tag == 0x06 => match p.value {
+            v if v == oid::P256 => Some(Curve::NistP256),
+            v if v == oid::P384 => Some(Curve::NistP384),
+            v if v == BRAINPOOL_P256R1 => Some(Curve::BrainpoolP256r1),
+            v if v == BRAINPOOL_P384R1 => Some(Curve::BrainpoolP384r1),
+            _ => None,
+        },
+        Some(p) if p.tag == 0x30 => tlv::parse_all(p.value)
+            .ok()
+            .and_then(|f| f.get(3).filter(|b| b.tag == 0x04).map(|b| b.value.to_vec()))
+            .and_then(|g| Curve::ALL.into_iter().find(|c| c.generator() == g)),
+        _ => None,
+    };
+    let words = match (curve, params) {
+        (Some(c), Some(p)) if p.tag == 0x30 => format!("{} (explicit parameters)", c.name()),
+        (Some(c), _) => c.name().to_string(),
+        (None, Some(p)) if p.tag == 0x06 => OTHER_CURVES
+            .iter()
+            .find(|(o, _)| *o == p.value)
+            .map_or_else(
+                || format!("named curve {}", dotted(p.value)),
+                |(_, n)| (*n).into(),
+            ),
+        (None, Some(p)) if p.tag == 0x30 => {
+            "explicit domain parameters of no supported curve".into()
+        }
+        (None, _) => "no domain parameters".into(),
+    };
+    (curve, words)
+}
+
 /// A SubjectPublicKeyInfo of `id-ecPublicKey`: the curve (named, or explicit parameters
 /// recognised by their base point), the parameters in words, and the point.
-fn ec_public_key(
+pub fn ec_public_key(
     spki: &Tlv,
     base: usize,
 ) -> Result<(Option<Curve>, String, Vec<u8>), SecurityInfosError> {
@@ -310,37 +370,10 @@ fn ec_public_key(
         Some(o) if o.tag == 0x06 && o.value == oid::EC_PUBLIC_KEY => {}
         _ => return fail("a chip authentication key that is not id-ecPublicKey", at),
     }
-    let curve = match alg_fields.get(1) {
-        Some(p) if p.tag == 0x06 => match p.value {
-            v if v == oid::P256 => Some(Curve::NistP256),
-            v if v == oid::P384 => Some(Curve::NistP384),
-            v if v == BRAINPOOL_P256R1 => Some(Curve::BrainpoolP256r1),
-            v if v == BRAINPOOL_P384R1 => Some(Curve::BrainpoolP384r1),
-            _ => None,
-        },
-        // Explicit ECParameters { version, fieldID, curve, base, order, cofactor }: the base
-        // point names the curve. Prime, coefficients and order are not compared: the key is then
-        // used on that named curve only, after its point is checked to lie on it, so parameters
-        // that merely share the base point cannot make the reader compute on another curve.
-        Some(p) if p.tag == 0x30 => tlv::parse_all(p.value)
-            .ok()
-            .and_then(|f| f.get(3).filter(|b| b.tag == 0x04).map(|b| b.value.to_vec()))
-            .and_then(|g| Curve::ALL.into_iter().find(|c| c.generator() == g)),
-        _ => None,
-    };
-    let parameters = match (curve, alg_fields.get(1)) {
-        (Some(c), _) => c.name().to_string(),
-        (None, Some(p)) if p.tag == 0x06 => OTHER_CURVES
-            .iter()
-            .find(|(o, _)| *o == p.value)
-            .map_or_else(
-                || format!("named curve {}", dotted(p.value)),
-                |(_, n)| (*n).into(),
-            ),
-        (None, Some(p)) if p.tag == 0x30 => {
-            "explicit domain parameters of no supported curve".into()
-        }
-        (None, _) => "no domain parameters".into(),
+    let (curve, parameters) = ec_curve(alg_fields.get(1));
+    let parameters = match curve {
+        Some(c) => c.name().to_string(),
+        None => parameters,
     };
     let point = match bits.value.split_first() {
         Some((0, point)) => point.to_vec(),
@@ -391,29 +424,7 @@ pub mod build {
         let key_id = key_id.map(integer).unwrap_or_default();
         let mut ca_oid = ID_CA.to_vec();
         ca_oid.extend_from_slice(&[2, cipher.arc()]);
-        let named = match curve {
-            Curve::NistP256 => oid::P256,
-            Curve::NistP384 => oid::P384,
-            Curve::BrainpoolP256r1 => BRAINPOOL_P256R1,
-            Curve::BrainpoolP384r1 => BRAINPOOL_P384R1,
-        };
-        let mut bits = vec![0];
-        bits.extend_from_slice(point);
-        let spki = tlv::encode(
-            0x30,
-            &[
-                tlv::encode(
-                    0x30,
-                    &[
-                        tlv::encode(0x06, oid::EC_PUBLIC_KEY),
-                        tlv::encode(0x06, named),
-                    ]
-                    .concat(),
-                ),
-                tlv::encode(0x03, &bits),
-            ]
-            .concat(),
-        );
+        let spki = ec_spki(curve, point);
         vec![
             tlv::encode(
                 0x30,
@@ -424,6 +435,50 @@ pub mod build {
                 &[tlv::encode(0x06, &ID_PK_ECDH), spki, key_id].concat(),
             ),
         ]
+    }
+
+    /// The named-curve OID of a supported curve.
+    pub fn curve_oid(curve: Curve) -> &'static [u8] {
+        match curve {
+            Curve::NistP256 => oid::P256,
+            Curve::NistP384 => oid::P384,
+            Curve::BrainpoolP256r1 => BRAINPOOL_P256R1,
+            Curve::BrainpoolP384r1 => BRAINPOOL_P384R1,
+        }
+    }
+
+    /// A SubjectPublicKeyInfo of `id-ecPublicKey` on a named curve.
+    pub fn ec_spki(curve: Curve, point: &[u8]) -> Vec<u8> {
+        let mut bits = vec![0];
+        bits.extend_from_slice(point);
+        tlv::encode(
+            0x30,
+            &[
+                tlv::encode(
+                    0x30,
+                    &[
+                        tlv::encode(0x06, oid::EC_PUBLIC_KEY),
+                        tlv::encode(0x06, curve_oid(curve)),
+                    ]
+                    .concat(),
+                ),
+                tlv::encode(0x03, &bits),
+            ]
+            .concat(),
+        )
+    }
+
+    /// An ActiveAuthenticationInfo (version 1) naming the ECDSA signature algorithm.
+    pub fn active_authentication_info(signature_algorithm: &[u8]) -> Vec<u8> {
+        tlv::encode(
+            0x30,
+            &[
+                tlv::encode(0x06, &ID_AA),
+                integer(1),
+                tlv::encode(0x06, signature_algorithm),
+            ]
+            .concat(),
+        )
     }
 
     /// The SET of SecurityInfos (EF.CardAccess's content; DG14 wraps it in `6E`).

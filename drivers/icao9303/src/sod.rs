@@ -72,6 +72,19 @@ pub enum HashAlg {
 }
 
 impl HashAlg {
+    pub const ALL: [HashAlg; 5] = [
+        HashAlg::Sha1,
+        HashAlg::Sha224,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ];
+
+    /// From [`Self::name`] (`SHA-256`).
+    pub fn from_name(name: &str) -> Option<HashAlg> {
+        Self::ALL.into_iter().find(|h| h.name() == name)
+    }
+
     pub fn from_oid(oid: &[u8]) -> Option<HashAlg> {
         Some(match oid {
             oid::SHA1 => HashAlg::Sha1,

@@ -13,7 +13,10 @@ use clap::Args;
 use icao9303::cipher::Cipher;
 use icao9303::ec::Curve;
 use icao9303::sim::vpcd::{self, VpcdEnd};
-use icao9303::sim::{Chip, ChipOptions, DocumentKind, DocumentSpec, TestDocument, TestPki};
+use icao9303::sim::{
+    AaKeyKind, Chip, ChipOptions, DocumentKind, DocumentSpec, TestDocument, TestPki,
+};
+use icao9303::sod::HashAlg;
 
 #[derive(Debug, Args)]
 pub struct Icao9303Args {
@@ -23,6 +26,36 @@ pub struct Icao9303Args {
     /// passport-jpeg, passport-jp2, passport-j2k or exit-entry-permit.
     #[arg(long, default_value = "passport-jpeg", value_parser = parse_kind)]
     document: DocumentKind,
+    /// A document profile instead of --document and the protocol options: `china-passport`
+    /// (raw JPEG 2000 face, BAC only, RSA-2048 Active Authentication, no DG14, a chip strict
+    /// about Le without extended length) or `hong-kong` (PACE, ECDSA P-256 Active
+    /// Authentication, DG14 without a chip authentication key). Fault options still apply.
+    #[arg(long, value_parser = ["china-passport", "hong-kong"])]
+    profile: Option<String>,
+    /// DG15 and Active Authentication with this key: RSA-1024, RSA-2048 or ECDSA-P256.
+    #[arg(long, value_parser = parse_aa_key)]
+    active_auth: Option<AaKeyKind>,
+    /// The hash of RSA Active Authentication: SHA-1 (trailer BC), SHA-224, SHA-256, SHA-384 or
+    /// SHA-512 (two-byte trailers).
+    #[arg(long, default_value = "SHA-1", value_parser = parse_hash)]
+    aa_hash: HashAlg,
+    /// An Active Authentication clone: DG15 as the genuine document's, the chip signs with a
+    /// key of its own.
+    #[arg(long)]
+    aa_cloned: bool,
+    /// A clone bringing its own DG15 (and holding its key): EF.SOD's hash list is rewritten, so
+    /// EF.SOD's signature fails.
+    #[arg(long)]
+    aa_own_dg15: bool,
+    /// Break EF.SOD's signature (one byte of it changed) while every hash still matches.
+    #[arg(long)]
+    break_sod_signature: bool,
+    /// Never answer more than Le: longer answers in 61xx pieces fetched by GET RESPONSE.
+    #[arg(long)]
+    strict_le: bool,
+    /// Refuse extended-length APDUs (6700).
+    #[arg(long)]
+    no_extended_length: bool,
     /// Write the test CSCA certificate (PEM) here: give it to `read-document --csca` or
     /// `[pcsc] csca_files`.
     #[arg(long)]
@@ -43,6 +76,10 @@ pub struct Icao9303Args {
     /// The chip offers PACE only and refuses BAC (EXTERNAL AUTHENTICATE answers 6A88).
     #[arg(long)]
     pace_only: bool,
+    /// PACE with the chip authentication mapping (PACE-CAM, AES): the chip proves during PACE
+    /// that it holds DG14's chip authentication key (with --cloned-chip it cannot).
+    #[arg(long, conflicts_with = "no_chip_auth")]
+    pace_cam: bool,
     /// PACE's curve (ECDH generic mapping): P-256, brainpoolP256r1, P-384 or brainpoolP384r1.
     #[arg(long, default_value = "P-256", value_parser = parse_curve)]
     pace_curve: Curve,
@@ -93,6 +130,18 @@ fn parse_kind(text: &str) -> Result<DocumentKind, String> {
     })
 }
 
+fn parse_aa_key(text: &str) -> Result<AaKeyKind, String> {
+    AaKeyKind::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = AaKeyKind::ALL.iter().map(|(n, _)| *n).collect();
+        format!("{text:?}: use one of {}", names.join(", "))
+    })
+}
+
+fn parse_hash(text: &str) -> Result<HashAlg, String> {
+    HashAlg::from_name(text)
+        .ok_or_else(|| format!("{text:?}: use SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512"))
+}
+
 fn parse_curve(text: &str) -> Result<Curve, String> {
     Curve::from_name(text).ok_or_else(|| {
         let names: Vec<&str> = Curve::ALL.iter().map(|c| c.name()).collect();
@@ -113,11 +162,15 @@ fn say(value: serde_json::Value) {
 }
 
 pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
-    let pki = TestPki::generate(if args.document == DocumentKind::ExitEntryPermit {
-        "CN"
-    } else {
-        "UT"
-    });
+    let pki = TestPki::generate(
+        if args.document == DocumentKind::ExitEntryPermit
+            || args.profile.as_deref() == Some("china-passport")
+        {
+            "CN"
+        } else {
+            "UT"
+        },
+    );
     if let Some(path) = &args.csca_out {
         std::fs::write(path, pki.csca_pem())
             .with_context(|| format!("cannot write the CSCA to {}", path.display()))?;
@@ -125,21 +178,34 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
     if args.csca_only {
         return Ok(ExitCode::SUCCESS);
     }
-    let spec = DocumentSpec {
-        kind: args.document,
-        face_bytes: args.face_bytes,
-        tamper_dg: args.tamper_dg,
-        pace_offered: args.pace_offered,
-        pace_only: args.pace_only,
-        pace_curve: args.pace_curve,
-        pace_cipher: args.pace_cipher,
-        can: icao9303::pace::parse_can(&args.can).map_err(|e| anyhow::anyhow!("--can: {e}"))?,
-        chip_auth: !args.no_chip_auth,
-        ca_curve: args.ca_curve,
-        ca_cipher: args.ca_cipher,
-        ca_key_id: None,
-        cloned_chip: args.cloned_chip,
+    let can = icao9303::pace::parse_can(&args.can).map_err(|e| anyhow::anyhow!("--can: {e}"))?;
+    let (mut spec, strict_profile) = match args.profile.as_deref() {
+        Some("china-passport") => (DocumentSpec::chinese_passport(), true),
+        Some(_) => (DocumentSpec::hong_kong_passport(), false),
+        None => (
+            DocumentSpec {
+                pace_offered: args.pace_offered,
+                pace_only: args.pace_only,
+                pace_cam: args.pace_cam,
+                pace_curve: args.pace_curve,
+                pace_cipher: args.pace_cipher,
+                chip_auth: !args.no_chip_auth,
+                ca_curve: args.ca_curve,
+                ca_cipher: args.ca_cipher,
+                active_auth: args.active_auth,
+                ..DocumentSpec::new(args.document)
+            },
+            false,
+        ),
     };
+    spec.face_bytes = args.face_bytes;
+    spec.tamper_dg = args.tamper_dg;
+    spec.can = can;
+    spec.cloned_chip = args.cloned_chip;
+    spec.aa_hash = args.aa_hash;
+    spec.aa_cloned = args.aa_cloned;
+    spec.aa_own_dg15 = args.aa_own_dg15;
+    spec.break_sod_signature = args.break_sod_signature;
     let doc = TestDocument::generate(&spec, &pki);
     say(serde_json::json!({
         "event": "ready",
@@ -151,6 +217,8 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
         "pace": doc.pace.as_ref().map(|p| p.describe()),
         "chip_authentication": doc.chip_auth.as_ref().map(|k| k.describe()),
         "cloned_chip": args.cloned_chip,
+        "active_authentication": spec.active_auth.map(|k| AaKeyKind::ALL.iter().find(|(_, a)| *a == k).map_or("", |(n, _)| *n)),
+        "aa_cloned": args.aa_cloned || args.aa_own_dg15,
         "dg2_bytes": doc.file(0x0102).map_or(0, <[u8]>::len),
     }));
     let mut chip = Chip::new(
@@ -161,6 +229,8 @@ pub fn run(args: Icao9303Args) -> anyhow::Result<ExitCode> {
             reply_delay: Duration::from_millis(args.reply_delay_ms),
             fixed: None,
             no_application: args.not_a_document,
+            strict_le: args.strict_le || strict_profile,
+            no_extended_length: args.no_extended_length || strict_profile,
         },
     );
     let stop = Arc::new(AtomicBool::new(false));

@@ -14,7 +14,7 @@ use icao9303::{DocumentRead, ReadError, ReadOptions};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{DocumentError, ReadSettings, capture_of, load_csca, parse_mrz_file};
+use super::{ChainHead, DocumentError, ReadSettings, capture_of, load_csca, parse_mrz_file};
 use crate::config::PcscConfig;
 use crate::devices::{Capture, DeviceEvent};
 use crate::events::{Event, EventBus, emit};
@@ -32,6 +32,13 @@ fn options(settings: &ReadSettings) -> ReadOptions {
     }
     o.can.clone_from(&settings.can);
     o.chip_authentication = !settings.skip_chip_authentication;
+    o.active_authentication = !settings.skip_active_authentication;
+    o.extended_length = settings.extended_length;
+    // The chain head as the read starts: the challenge proves the chip answered after it.
+    o.aa_binding = settings
+        .chain
+        .as_ref()
+        .and_then(|c| c.binding(std::time::SystemTime::now()));
     o
 }
 
@@ -96,6 +103,7 @@ struct Pending {
 
 pub fn spawn(
     config: PcscConfig,
+    chain: ChainHead,
     tx: mpsc::Sender<DeviceEvent>,
     events: EventBus,
     stop: Arc<AtomicBool>,
@@ -115,6 +123,7 @@ pub fn spawn(
             }
             Supervisor {
                 config,
+                chain,
                 csca,
                 tx,
                 events,
@@ -129,6 +138,8 @@ pub fn spawn(
 
 struct Supervisor {
     config: PcscConfig,
+    /// Active Authentication's challenges are bound to the station's chain.
+    chain: ChainHead,
     csca: Option<CscaStore>,
     tx: mpsc::Sender<DeviceEvent>,
     events: EventBus,
@@ -317,6 +328,8 @@ impl Supervisor {
         };
         let options = options(&ReadSettings {
             block_size: Some(self.config.block_size.get() as usize),
+            extended_length: self.config.extended_length,
+            chain: Some(self.chain.clone()),
             ..ReadSettings::default()
         });
         match icao9303::read_document(&mut card, key, &options) {

@@ -41,7 +41,10 @@ fn passport_and_permit_map_every_field_check_and_blob() {
     store.add_bytes(pki.csca_pem().as_bytes()).unwrap();
 
     let c = capture(
-        &DocumentSpec::new(DocumentKind::PassportJ2k),
+        &DocumentSpec {
+            active_auth: Some(icao9303::sim::AaKeyKind::Rsa1024),
+            ..DocumentSpec::new(DocumentKind::PassportJ2k)
+        },
         &pki,
         Some(&store),
     );
@@ -79,6 +82,7 @@ fn passport_and_permit_map_every_field_check_and_blob() {
             ("dg11", "application/octet-stream"),
             ("dg12", "application/octet-stream"),
             ("dg14", "application/octet-stream"),
+            ("dg15", "application/octet-stream"),
         ]
     );
     assert_eq!(c.summary, "passport E12****78");
@@ -221,7 +225,7 @@ fn chip_authentication_check_fails_for_a_clone_and_names_why_it_did_not_run() {
     let id = c.identity.as_ref().unwrap();
     let failed: Vec<&str> = results(id)
         .into_iter()
-        .filter(|(_, r)| *r != CheckResult::Pass)
+        .filter(|(n, r)| *r != CheckResult::Pass && *n != "active_authentication")
         .map(|(n, _)| n)
         .collect();
     assert_eq!(failed, ["chip_authentication"], "{:?}", id.checks);
@@ -271,4 +275,107 @@ fn mrz_errors_name_the_field_and_rule_never_the_value() {
     }
     let e = parse_mrz_text("E12345678 851315 330101").unwrap_err();
     assert!(e.starts_with("birth date"), "{e}");
+}
+
+/// The Chinese-passport profile read with its challenge bound to a real outbox's chain head: the
+/// record carries the inputs, DG15 and the answer, and the re-check passes from them alone; any
+/// changed input, a signature of another challenge, or a changed DG15 fails it.
+#[test]
+fn active_authentication_is_bound_to_the_chain_and_rechecks_from_the_record() {
+    use crate::record::{Sealed, chain_hash};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let mut outbox = crate::outbox::Outbox::open(&path).unwrap();
+    let chain = ChainHead {
+        station: "counter-01".into(),
+        outbox: Some(path.clone()),
+    };
+    let first = chain.binding(std::time::SystemTime::now()).unwrap();
+    assert_eq!(first.bound, None, "no record yet");
+    outbox
+        .append("counter-01", |_| {
+            Ok(Sealed {
+                record_id: "r1".into(),
+                wire: b"wire-1".to_vec(),
+                blobs: Vec::new(),
+            })
+        })
+        .unwrap();
+    let binding = chain.binding(std::time::SystemTime::now()).unwrap();
+    assert_eq!(binding.bound, Some((1, chain_hash(b"wire-1"))));
+
+    let pki = TestPki::generate("CN");
+    let doc = TestDocument::generate(&DocumentSpec::chinese_passport(), &pki);
+    let mut chip = Chip::new(doc.clone(), ChipOptions::default());
+    let options = ReadOptions {
+        aa_binding: Some(binding.clone()),
+        ..ReadOptions::default()
+    };
+    let read = read_document(&mut chip, &doc.key, &options).unwrap();
+    let c = capture_of(&read, &doc.key, &device(), None, today());
+    let id = c.identity.as_ref().unwrap();
+    let check = id
+        .checks
+        .iter()
+        .find(|c| c.name == "active_authentication")
+        .unwrap();
+    assert_eq!(check.result, CheckResult::Pass, "{check:?}");
+    assert!(
+        check
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("challenge bound to record 1 of station counter-01"),
+        "{check:?}"
+    );
+    let r = id.active_authentication.clone().unwrap();
+    assert_eq!(r.challenge_source, "chain");
+    assert_eq!(r.bound_seq, Some(1));
+    assert_eq!(
+        r.bound_record.as_deref(),
+        Some(chain_hash(b"wire-1").as_str())
+    );
+    assert_eq!(r.read_at.as_deref(), Some(binding.read_at.as_str()));
+    assert_eq!(
+        aa::recheck(&r).as_deref(),
+        Ok("RSA-2048 ISO/IEC 9796-2 scheme 1 SHA-1")
+    );
+    assert!(c.evidence.iter().any(|e| e.role == "dg15"));
+
+    let mut changed = r.clone();
+    changed.read_at = Some("2026-01-01T00:00:00.000Z".into());
+    assert!(
+        aa::recheck(&changed)
+            .unwrap_err()
+            .contains("not the one its recorded inputs derive")
+    );
+    let mut changed = r.clone();
+    changed.bound_seq = Some(2);
+    assert!(aa::recheck(&changed).is_err());
+    let mut changed = r.clone();
+    changed.challenge_source = "random".into();
+    changed.challenge = "0000000000000000".into();
+    assert!(
+        aa::recheck(&changed)
+            .unwrap_err()
+            .contains("does not verify")
+    );
+    let mut changed = r.clone();
+    let other = TestDocument::generate(
+        &DocumentSpec {
+            active_auth: Some(icao9303::sim::AaKeyKind::Rsa1024),
+            ..DocumentSpec::chinese_passport()
+        },
+        &pki,
+    );
+    use base64::Engine as _;
+    changed.dg15 = base64::engine::general_purpose::STANDARD.encode(other.file(0x010F).unwrap());
+    assert!(aa::recheck(&changed).is_err());
+
+    let data_groups = id
+        .checks
+        .iter()
+        .find(|c| c.name == "sod_data_groups")
+        .unwrap();
+    assert_eq!(data_groups.result, CheckResult::Pass, "{data_groups:?}");
 }

@@ -1,9 +1,12 @@
 //! The chip side of PACE for the emulator: MSE:Set AT and the four GENERAL AUTHENTICATE steps,
 //! answering with the status words chips use (6A80 for parameters it does not offer, 6985 out
-//! of order, 6300 when the terminal's token does not verify: a wrong password).
+//! of order, 6300 when the terminal's token does not verify: a wrong password). With the chip
+//! authentication mapping the last answer also carries `8A`, `CA_IC = SK_Map,IC · SK_IC⁻¹`
+//! encrypted, from the chip authentication key [`PaceChip::with_cam_key`] gives it.
 
 use crate::apdu::{self, Command};
 use crate::crypto::{self, KeyUse};
+use crate::security_infos::Mapping;
 use crate::sm::SecureMessaging;
 use crate::tlv;
 
@@ -29,8 +32,10 @@ enum Step {
     },
     Mapped {
         g_hat: Vec<u8>,
+        sk_map: Vec<u8>,
     },
     Agreed {
+        sk_map: Vec<u8>,
         pk_ifd: Vec<u8>,
         pk_ic: Vec<u8>,
         ks_enc: Vec<u8>,
@@ -45,6 +50,8 @@ pub struct PaceChip {
     passwords: Vec<(u8, Vec<u8>)>,
     fixed: ChipPaceFixed,
     step: Step,
+    /// PACE-CAM: the chip's static chip authentication private key `SK_IC`.
+    cam_key: Option<Vec<u8>>,
 }
 
 /// What a GENERAL AUTHENTICATE produced.
@@ -62,7 +69,14 @@ impl PaceChip {
             passwords,
             fixed,
             step: Step::Idle,
+            cam_key: None,
         }
+    }
+
+    /// The chip authentication key PACE-CAM answers with (a clone's is not DG14's).
+    pub fn with_cam_key(mut self, sk_ic: Vec<u8>) -> Self {
+        self.cam_key = Some(sk_ic);
+        self
     }
 
     /// Power-on or reset: no PACE under way.
@@ -137,10 +151,10 @@ impl PaceChip {
                 let g_hat = curve
                     .mul_base_add(&s, &h, "H")
                     .map_err(|_| apdu::SW_INCORRECT_DATA)?;
-                self.step = Step::Mapped { g_hat };
+                self.step = Step::Mapped { g_hat, sk_map: sk };
                 Ok(ChipAnswer::Data(dynamic_data(0x82, &pk_map_ic)))
             }
-            Step::Mapped { g_hat } if !last => {
+            Step::Mapped { g_hat, sk_map } if !last => {
                 let pk_ifd = value(0x83)?;
                 let sk = self
                     .fixed
@@ -159,6 +173,7 @@ impl PaceChip {
                     .map_err(|_| apdu::SW_INCORRECT_DATA)?;
                 let shared = curve.x_of(&shared);
                 self.step = Step::Agreed {
+                    sk_map,
                     pk_ifd,
                     pk_ic: pk_ic.clone(),
                     ks_enc: cipher.kdf(&shared, KeyUse::Enc),
@@ -167,6 +182,7 @@ impl PaceChip {
                 Ok(ChipAnswer::Data(dynamic_data(0x84, &pk_ic)))
             }
             Step::Agreed {
+                sk_map,
                 pk_ifd,
                 pk_ic,
                 ks_enc,
@@ -180,11 +196,22 @@ impl PaceChip {
                 }
                 let answer =
                     cipher.token_mac(&ks_mac, &public_key_object(&self.params.oid, &pk_ifd));
+                let mut data = tlv::encode(0x86, &answer);
+                if self.params.protocol.mapping == Mapping::ChipAuthentication {
+                    let sk_ic = self.cam_key.as_ref().ok_or(apdu::SW_CONDITIONS)?;
+                    let ca_ic = curve
+                        .div_scalar(&sk_map, sk_ic)
+                        .map_err(|_| apdu::SW_CONDITIONS)?;
+                    let a_ic = cipher
+                        .cam_encrypt(&ks_enc, &ca_ic)
+                        .ok_or(apdu::SW_CONDITIONS)?;
+                    data.extend_from_slice(&tlv::encode(0x8A, &a_ic));
+                }
                 let sm = SecureMessaging::new(
                     cipher.sm(&ks_enc, &ks_mac),
                     &vec![0; cipher.block_size()],
                 );
-                Ok(ChipAnswer::Done(dynamic_data(0x86, &answer), sm))
+                Ok(ChipAnswer::Done(tlv::encode(0x7C, &data), sm))
             }
             _ => Err(apdu::SW_CONDITIONS),
         }

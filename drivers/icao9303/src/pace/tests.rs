@@ -419,13 +419,14 @@ fn the_chip_refuses_other_parameters_and_wrong_passwords() {
 #[test]
 fn choosing_among_offers() {
     let infos = |hex: &str| security_infos::parse(&h(hex)).unwrap();
-    // GM and CAM (a German ID card): GM, and the parameter id is sent (two PACEInfos).
+    // GM and CAM (a German ID card): CAM (it authenticates the chip too), and the parameter id
+    // is sent (two PACEInfos).
     let Offer::Supported(p) = choose(&infos(
         "31283012060A04007F0007020204020202010202010D3012060A04007F0007020204060202010202010D",
     )) else {
         panic!()
     };
-    assert_eq!(p.protocol.mapping, Mapping::Generic);
+    assert_eq!(p.protocol.mapping, Mapping::ChipAuthentication);
     assert!(p.send_parameter_id);
     // 3DES listed first, AES second: AES.
     let Offer::Supported(p) = choose(&infos(
@@ -445,4 +446,121 @@ fn choosing_among_offers() {
         other => panic!("{other:?}"),
     }
     assert_eq!(choose(&SecurityInfos::default()), Offer::None);
+}
+
+/// Doc 9303-11 Appendix I.1 (PACE-CAM, ECDH, brainpoolP256r1, AES-128, MRZ C11T002JM / 960812 /
+/// 231031): every APDU byte for byte, the Encrypted Chip Authentication Data decrypted under
+/// KSenc with IV = E(KSenc, −1) to the example's CA_IC, and CA_IC · PK_IC = PK_Map,IC.
+fn i1_transcript() -> Vec<(Vec<u8>, Vec<u8>)> {
+    [
+        ("0022C1A40F800A04007F00070202040602830101", "9000"),
+        ("10860000027C0000", "7C128010CB60E8E0D85B76A9BD304747C2AD42E29000"),
+        (
+            "10860000457C438141047F1D410ADB7DDB3B84BF1030800981A9105D7457B4A3ADE002384F3086C67EDE1AB889104A27DB6D842B019020FBF3CEACB0DC627F7BDCAC29969E19D0E553C100",
+            "7C43824104A234236AA9B9621E8EFB73B5245C0E09D2576E5277183C1208BDD55280CAE8B304F365713A356E65A451E165ECC9AC0AC46E3771342C8FE5AEDD092685338E239000",
+        ),
+        (
+            "10860000457C43834104446C934084D9DAB863944F219520076C29EE3F7AE6722B11FF319EC1C7728F955483400BFF60BF0C5929270009277DC2A515E12575010AD9BA916CF1BF86FEFC00",
+            "7C4384410402AD566F3C6EC7F9324509AD50A51FA52030782A4968FCFEDF737DAEA993333111C3B9B4C2287789BD137E7F8AA882E2A3C633CCD6ECC2C63C57AD401A09C2E19000",
+        ),
+        (
+            "008600000C7C0A8508E86BD06018A1CD3B00",
+            "7C3C86088596CF055C67C1A38A301EEA964DAAE372AC990E3EFDE6333353BFC89A6704D93DA8798CF77F5B7A54BD10CBA372B42BE0B9B5F28AA8DE2F4F929000",
+        ),
+    ]
+    .into_iter()
+    .map(|(c, r)| (h(c), h(r)))
+    .collect()
+}
+
+const I1_CA_IC: &str = "85DC3FA93D0952BFA82F5FD189EE75BD82F11D1F0B8ED4BF5319AC9B53C426B3";
+const I1_PK_IC: &str = "041872709494399E7470A6431BE25E83EEE24FEA568C2ED28DB48E05DB3A610DC884D256A40E35EFCB59BF6753D3A489D28C7A4D973C2DA138A6E7A4A08F68E16F";
+const I1_CHIP_SK_MAP: &str = "9E56A6B59C95D06ECE5CD10F983BB2F4F1943528E577F23881D89D8C3BBEE0AA";
+
+fn i1_params() -> PaceParams {
+    match choose(
+        &security_infos::parse(&h("31143012060A04007F0007020204060202010202010D")).unwrap(),
+    ) {
+        Offer::Supported(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn i1_password() -> Password {
+    Password::Mrz(MrzKey::new("C11T002JM", "960812", "231031").unwrap())
+}
+
+#[test]
+fn pace_cam_matches_the_icao_worked_example_on_both_sides() {
+    assert_eq!(
+        i1_password().key(),
+        h("894D03F148C6265E89845B218856EA34D00EF8E8")
+    );
+    let params = i1_params();
+    assert_eq!(params.describe(), "ECDH-CAM brainpoolP256r1 AES-128");
+    let terminal = PaceTerminal {
+        sk_map: Some(h(
+            "5D8BB87BD74D985A4B7D4325B9F7B976FE83512277340079 8914AA22738135CC",
+        )),
+        sk_eph: Some(h(
+            "76ECFDAA9841C323A3F5FC5E88B88DB3EFF7E35EBF57A7E6946CB630006C2120",
+        )),
+    };
+    let mut chip = scripted(i1_transcript());
+    let session = pace(&mut chip, &i1_password(), &params, &terminal)
+        .unwrap()
+        .unwrap();
+    let proof = session.cam.unwrap();
+    assert_eq!(proof.ca_ic, h(I1_CA_IC));
+    assert_eq!(proof.verify(&h(I1_PK_IC)), Ok(true));
+    // Another static key (a clone's) does not map to the chip's mapping key.
+    let other = proof
+        .curve
+        .mul(&proof.curve.random_scalar(), &proof.curve.generator(), "G")
+        .unwrap();
+    assert_eq!(proof.verify(&other), Ok(false));
+    // The IV of the example: E(KSenc, −1).
+    let ks_enc = h("0A9DA4DB03BDDE39FC5202BC44B2E89E");
+    assert_eq!(
+        Cipher::Aes128.encrypt_zero_iv(&ks_enc, &[0xFF; 16]),
+        h("F6A3B75A1E933941DD7A13E2520779DF")
+    );
+
+    // The chip side, with SK_IC = SK_Map,IC · CA_IC⁻¹ (the example gives CA_IC, not SK_IC),
+    // answers byte for byte.
+    let curve = params.curve;
+    let sk_ic = curve.div_scalar(&h(I1_CHIP_SK_MAP), &h(I1_CA_IC)).unwrap();
+    assert_eq!(
+        curve.mul(&sk_ic, &curve.generator(), "G").unwrap(),
+        h(I1_PK_IC)
+    );
+    let mut chip = PaceChip::new(
+        params,
+        vec![(1, i1_password().key())],
+        ChipPaceFixed {
+            nonce: Some(h("658B860BC94DF6F044FCE6D5C82CF8E5")),
+            sk_map: Some(h(I1_CHIP_SK_MAP)),
+            // The example's chip ephemeral key CD626EF3…9E78 exceeds the group order n; the same
+            // key reduced mod n (our scalars are always below n).
+            sk_eph: Some(h(
+                "2367171820683879C023083A24FEEC7499C71436B5D85ECD3F681BB9436F47D1",
+            )),
+        },
+    )
+    .with_cam_key(sk_ic);
+    for (i, (command, answer)) in i1_transcript().into_iter().enumerate() {
+        let cmd = Command::parse(&command).unwrap();
+        let got = if i == 0 {
+            chip.set_at(&cmd).unwrap();
+            Response::status(0x9000)
+        } else {
+            match chip
+                .general_authenticate(&cmd)
+                .unwrap_or_else(|sw| panic!("step {i}: {sw:04X}"))
+            {
+                ChipAnswer::Data(d) | ChipAnswer::Done(d, _) => Response::new(d, 0x9000),
+            }
+        };
+        assert_eq!(crate::hex(&got.encode()), crate::hex(&answer), "step {i}");
+    }
 }

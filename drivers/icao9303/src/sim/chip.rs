@@ -1,7 +1,9 @@
 //! The chip side of an eMRTD: EF.CardAccess, PACE (when the document offers it), the
 //! application, BAC (refused with 6A88 by a PACE-only chip), secure messaging, chip
-//! authentication (when the document has DG14) and the files of a [`TestDocument`], with faults (length errors above a set Le, removal after N APDUs, slow
-//! replies, fixed challenges for the ICAO worked example).
+//! authentication (when the document has DG14), Active Authentication (DG15) and the files of a
+//! [`TestDocument`], with faults (length errors above a set Le, a chip strict about Le that sends
+//! long answers in pieces fetched by GET RESPONSE, no extended length, removal after N APDUs,
+//! slow replies, fixed challenges for the ICAO worked example).
 
 use std::time::Duration;
 
@@ -30,6 +32,11 @@ pub struct ChipOptions {
     pub fixed: Option<([u8; 8], Key16)>,
     /// A card without the eMRTD application (a bank card, a staff badge).
     pub no_application: bool,
+    /// Never send more than the command's Le: a longer answer goes out as its first Le bytes
+    /// with `61xx`, the rest by GET RESPONSE (ISO/IEC 7816-4 §5.3.4).
+    pub strict_le: bool,
+    /// Refuse extended-length APDUs (6700), as chips and readers without them.
+    pub no_extended_length: bool,
 }
 
 /// What the chip does with an APDU.
@@ -53,6 +60,8 @@ pub struct Chip {
     ca: Option<CaChip>,
     /// The session chip authentication starts, once its answer has gone out under the old keys.
     next_sm: Option<SecureMessaging>,
+    /// The rest of an answer longer than Le, for GET RESPONSE.
+    pending: Vec<u8>,
     /// APDUs received since power-on.
     pub apdus: u32,
 }
@@ -60,14 +69,19 @@ pub struct Chip {
 impl Chip {
     pub fn new(doc: TestDocument, options: ChipOptions) -> Chip {
         let pace = doc.pace.clone().map(|params| {
-            PaceChip::new(
+            let chip = PaceChip::new(
                 params,
                 vec![
                     (1, Password::Mrz(doc.key.clone()).key()),
                     (2, Password::Can(doc.can.clone()).key()),
                 ],
                 ChipPaceFixed::default(),
-            )
+            );
+            // PACE-CAM answers with the chip authentication key (a clone's own).
+            match &doc.chip_auth {
+                Some(key) => chip.with_cam_key(key.private.clone()),
+                None => chip,
+            }
         });
         let ca = doc
             .chip_auth
@@ -83,6 +97,7 @@ impl Chip {
             pace,
             ca,
             next_sm: None,
+            pending: Vec::new(),
             apdus: 0,
         }
     }
@@ -112,6 +127,13 @@ impl Chip {
         let Ok(cmd) = Command::parse(bytes) else {
             return ChipReply::Response(Response::status(apdu::SW_WRONG_LENGTH).encode());
         };
+        let pending = std::mem::take(&mut self.pending);
+        if cmd.cla == 0x00 && cmd.ins == 0xC0 {
+            return ChipReply::Response(self.get_response(pending, &cmd).encode());
+        }
+        if self.options.no_extended_length && cmd.is_extended() {
+            return ChipReply::Response(Response::status(apdu::SW_WRONG_LENGTH).encode());
+        }
         let resp = if cmd.cla & 0x0C == 0x0C {
             match self.sm.take() {
                 None => Response::status(apdu::SW_SM_MISSING),
@@ -134,7 +156,41 @@ impl Chip {
         } else {
             self.plain(&cmd)
         };
-        ChipReply::Response(resp.encode())
+        ChipReply::Response(self.deliver(resp, &cmd).encode())
+    }
+
+    /// A chip strict about Le sends at most Le bytes, and `61xx` when more are waiting.
+    fn deliver(&mut self, resp: Response, cmd: &Command) -> Response {
+        let le = cmd.le.unwrap_or(0);
+        if !self.options.strict_le || resp.data.len() <= le {
+            return resp;
+        }
+        let mut data = resp.data;
+        let rest = data.split_off(le);
+        let sw = 0x6100 | (rest.len().min(256) % 256) as u16;
+        let mut pending = rest;
+        pending.extend_from_slice(&resp.sw.to_be_bytes());
+        self.pending = pending;
+        Response::new(data, sw)
+    }
+
+    /// GET RESPONSE: the next piece of the waiting answer (its status word comes with the last).
+    fn get_response(&mut self, mut pending: Vec<u8>, cmd: &Command) -> Response {
+        if pending.len() < 2 {
+            return Response::status(apdu::SW_CONDITIONS);
+        }
+        let sw_at = pending.len() - 2;
+        let sw = u16::from_be_bytes([pending[sw_at], pending[sw_at + 1]]);
+        pending.truncate(sw_at);
+        let le = cmd.le.unwrap_or(256);
+        if pending.len() <= le {
+            return Response::new(pending, sw);
+        }
+        let rest = pending.split_off(le);
+        let next = 0x6100 | (rest.len().min(256) % 256) as u16;
+        self.pending = rest;
+        self.pending.extend_from_slice(&sw.to_be_bytes());
+        Response::new(pending, next)
     }
 
     fn reset_session(&mut self) {
@@ -291,6 +347,14 @@ impl Chip {
                     }
                 }
             }
+            // Active Authentication (under secure messaging, once the application is open).
+            0x88 if self.app_selected => match &self.doc.active_auth {
+                Some(key) => match crate::aa::chip::internal_authenticate(key, cmd) {
+                    Ok(signature) => Response::new(signature, apdu::SW_OK),
+                    Err(sw) => Response::status(sw),
+                },
+                None => Response::status(apdu::SW_INS_NOT_SUPPORTED),
+            },
             0x86 if cmd.cla == 0x00 => {
                 let Some(ca) = &mut self.ca else {
                     return Response::status(apdu::SW_CONDITIONS);
@@ -357,12 +421,13 @@ fn read(bytes: &[u8], offset: usize, le: usize) -> Response {
     Response::new(bytes[offset..end].to_vec(), sw)
 }
 
-/// The chip in process, behind the same trait as a PC/SC card.
+/// The chip in process, behind the same trait as a PC/SC card (which gathers `61xx` answers the
+/// same way).
 impl Transceiver for Chip {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransmitError> {
-        match self.process(apdu) {
+        apdu::exchange_whole(apdu, &mut |bytes| match self.process(bytes) {
             ChipReply::Response(r) => Ok(r),
             ChipReply::Removed => Err(TransmitError::CardRemoved),
-        }
+        })
     }
 }

@@ -1,8 +1,11 @@
 //! Test documents for the emulator: a TD3 passport (face as JPEG, JP2 or raw JPEG 2000
 //! codestream) or a Chinese exit-entry permit (CS, 3×30 MRZ), with DG11, DG12, DG14 (chip
-//! authentication) and an EF.SOD signed by a [`TestPki`]; faults: a tampered data group, PACE
-//! offered or PACE only, a cloned chip. All names and numbers are synthetic.
+//! authentication, ActiveAuthenticationInfo), DG15 (Active Authentication) and an EF.SOD signed
+//! by a [`TestPki`]; faults: a tampered data group, a broken EF.SOD signature, PACE offered or
+//! PACE only, cloned chips (chip authentication, Active Authentication, a clone bringing its own
+//! DG15). All names and numbers are synthetic.
 
+use crate::aa::chip::AaPrivateKey;
 use crate::cipher::Cipher;
 use crate::ec::Curve;
 use crate::lds::{self, LdsFile};
@@ -10,6 +13,7 @@ use crate::mrz::{self, MrzKey};
 use crate::pace::PaceParams;
 use crate::security_infos::{self, KeyAgreement, Mapping, PaceProtocol};
 use crate::sod::HashAlg;
+use crate::tlv;
 
 use super::pki::TestPki;
 
@@ -51,6 +55,9 @@ pub struct DocumentSpec {
     pub pace_offered: bool,
     /// The chip refuses BAC (6A88) and offers PACE only.
     pub pace_only: bool,
+    /// PACE with the chip authentication mapping (PACE-CAM; AES, needs `chip_auth`: the chip
+    /// answers with DG14's key, a clone's with its own) instead of the generic mapping.
+    pub pace_cam: bool,
     /// PACE's curve and cipher (ECDH generic mapping) when PACE is offered.
     pub pace_curve: Curve,
     pub pace_cipher: Cipher,
@@ -66,6 +73,56 @@ pub struct DocumentSpec {
     /// A clone: DG14 (and EF.SOD) as the genuine document's, but the chip does not hold the
     /// private key of DG14's public key, so chip authentication fails.
     pub cloned_chip: bool,
+    /// DG15 and Active Authentication with this key.
+    pub active_auth: Option<AaKeyKind>,
+    /// The hash of RSA Active Authentication (SHA-1: trailer `BC`); ECDSA uses SHA-256.
+    pub aa_hash: HashAlg,
+    /// A clone for Active Authentication: DG15 as the genuine document's, but the chip signs with
+    /// a key of its own.
+    pub aa_cloned: bool,
+    /// A clone that brings its own DG15 (its own key, which it holds): EF.SOD's hash list is
+    /// rewritten for it, so EF.SOD's signature no longer verifies.
+    pub aa_own_dg15: bool,
+    /// EF.SOD's signature is broken (one byte changed) although every hash matches.
+    pub break_sod_signature: bool,
+}
+
+/// The Active Authentication keys the emulator offers (fixed RSA test keys, made for this
+/// project with OpenSSL, and a fresh P-256 key per document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AaKeyKind {
+    Rsa1024,
+    Rsa2048,
+    EcdsaP256,
+}
+
+impl AaKeyKind {
+    pub const ALL: [(&'static str, AaKeyKind); 3] = [
+        ("RSA-1024", AaKeyKind::Rsa1024),
+        ("RSA-2048", AaKeyKind::Rsa2048),
+        ("ECDSA-P256", AaKeyKind::EcdsaP256),
+    ];
+
+    pub fn from_name(name: &str) -> Option<AaKeyKind> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
+
+    /// The genuine key (`clone`: another key of the same kind).
+    pub fn key(self, hash: HashAlg, clone: bool) -> AaPrivateKey {
+        use rsa::pkcs1::DecodeRsaPrivateKey as _;
+        let der: &[u8] = match (self, clone) {
+            (AaKeyKind::EcdsaP256, _) => return AaPrivateKey::random_p256(HashAlg::Sha256),
+            (AaKeyKind::Rsa1024, false) => include_bytes!("fixtures/aa-rsa1024.der"),
+            (AaKeyKind::Rsa1024, true) => include_bytes!("fixtures/aa-rsa1024-clone.der"),
+            (AaKeyKind::Rsa2048, false) => include_bytes!("fixtures/aa-rsa2048.der"),
+            (AaKeyKind::Rsa2048, true) => include_bytes!("fixtures/aa-rsa2048-clone.der"),
+        };
+        match rsa::PrivateKey::from_pkcs1_der(der) {
+            Ok(key) => AaPrivateKey::Rsa(Box::new(key), hash),
+            // The fixtures are PKCS#1 DER; a P-256 key keeps the emulator usable if one is not.
+            Err(_) => AaPrivateKey::random_p256(HashAlg::Sha256),
+        }
+    }
 }
 
 impl DocumentSpec {
@@ -76,6 +133,7 @@ impl DocumentSpec {
             tamper_dg: None,
             pace_offered: false,
             pace_only: false,
+            pace_cam: false,
             pace_curve: Curve::NistP256,
             pace_cipher: Cipher::Aes128,
             can: "123456".into(),
@@ -84,6 +142,32 @@ impl DocumentSpec {
             ca_cipher: Cipher::Aes128,
             ca_key_id: None,
             cloned_chip: false,
+            active_auth: None,
+            aa_hash: HashAlg::Sha1,
+            aa_cloned: false,
+            aa_own_dg15: false,
+            break_sod_signature: false,
+        }
+    }
+
+    /// A Chinese passport as the reference describes it: TD3, raw JPEG 2000 face, BAC only, RSA
+    /// Active Authentication (DG15), no DG14; a chip strict about Le.
+    pub fn chinese_passport() -> Self {
+        DocumentSpec {
+            chip_auth: false,
+            active_auth: Some(AaKeyKind::Rsa2048),
+            ..DocumentSpec::new(DocumentKind::PassportJ2k)
+        }
+    }
+
+    /// A Hong Kong SAR passport: PACE, ECDSA Active Authentication (DG14 names its hash), no
+    /// chip authentication key.
+    pub fn hong_kong_passport() -> Self {
+        DocumentSpec {
+            pace_offered: true,
+            chip_auth: false,
+            active_auth: Some(AaKeyKind::EcdsaP256),
+            ..DocumentSpec::new(DocumentKind::PassportJpeg)
         }
     }
 }
@@ -120,6 +204,8 @@ pub struct TestDocument {
     pub pace_only: bool,
     /// Chip authentication, when DG14 offers it.
     pub chip_auth: Option<ChipAuthKey>,
+    /// The key INTERNAL AUTHENTICATE signs with (a clone's is not DG15's).
+    pub active_auth: Option<AaPrivateKey>,
 }
 
 /// A synthetic face: an oval on a plain background, `width`×`height`, RGB.
@@ -260,19 +346,19 @@ impl TestDocument {
             (11, dg11),
             (12, dg12),
         ];
+        let mut dg14_infos = Vec::new();
         let chip_auth = spec.chip_auth.then(|| {
             let (curve, cipher) = (spec.ca_curve, spec.ca_cipher);
             let genuine = curve.random_scalar();
             let public = curve
                 .mul(&genuine, &curve.generator(), "G")
                 .unwrap_or_default();
-            let infos = security_infos::build::chip_authentication_with_key_id(
+            dg14_infos.extend(security_infos::build::chip_authentication_with_key_id(
                 cipher,
                 curve,
                 &public,
                 spec.ca_key_id,
-            );
-            dgs.push((14, lds::build::dg14(&security_infos::build::set(&infos))));
+            ));
             ChipAuthKey {
                 curve,
                 cipher,
@@ -285,8 +371,47 @@ impl TestDocument {
                 },
             }
         });
+        let active_auth = spec.active_auth.map(|kind| {
+            let genuine = kind.key(spec.aa_hash, false);
+            if kind == AaKeyKind::EcdsaP256 {
+                dg14_infos.push(security_infos::build::active_authentication_info(
+                    &crate::aa::ecdsa_plain_oid(HashAlg::Sha256),
+                ));
+            }
+            dgs.push((15, tlv::encode(0x6F, &genuine.public_spki())));
+            if spec.aa_cloned || spec.aa_own_dg15 {
+                kind.key(spec.aa_hash, true)
+            } else {
+                genuine
+            }
+        });
+        if !dg14_infos.is_empty() {
+            dgs.push((
+                14,
+                lds::build::dg14(&security_infos::build::set(&dg14_infos)),
+            ));
+        }
+        dgs.sort_by_key(|(n, _)| *n);
         let refs: Vec<(u8, &[u8])> = dgs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-        let sod = pki.sign_sod(HashAlg::Sha256, &refs);
+        let mut sod = pki.sign_sod(HashAlg::Sha256, &refs);
+        if spec.aa_own_dg15
+            && let (Some(key), Some(dg15)) = (&active_auth, dgs.iter_mut().find(|(n, _)| *n == 15))
+        {
+            // The clone's own DG15 and a hash list rewritten for it, under the genuine signature.
+            let old_hash = HashAlg::Sha256.digest(dg15.1.as_slice());
+            dg15.1 = tlv::encode(0x6F, &key.public_spki());
+            let new_hash = HashAlg::Sha256.digest(dg15.1.as_slice());
+            if let Some(at) = sod.windows(old_hash.len()).position(|w| w == old_hash) {
+                sod[at..at + new_hash.len()].copy_from_slice(&new_hash);
+            }
+        }
+        if spec.break_sod_signature {
+            // The signature is the last element of EF.SOD (DER ECDSA): a byte inside it.
+            let at = sod.len().saturating_sub(8);
+            if let Some(b) = sod.get_mut(at) {
+                *b ^= 0x01;
+            }
+        }
         if let Some((_, bytes)) = spec
             .tamper_dg
             .and_then(|n| dgs.iter_mut().find(|(d, _)| *d == n))
@@ -302,11 +427,15 @@ impl TestDocument {
             (LdsFile::Sod.fid(), sod),
         ];
         files.extend(dgs.into_iter().map(|(n, b)| (LdsFile::Dg(n).fid(), b)));
-        let pace = (spec.pace_offered || spec.pace_only).then(|| {
+        let pace = (spec.pace_offered || spec.pace_only || spec.pace_cam).then(|| {
             PaceParams::new(
                 PaceProtocol {
                     agreement: KeyAgreement::Ecdh,
-                    mapping: Mapping::Generic,
+                    mapping: if spec.pace_cam {
+                        Mapping::ChipAuthentication
+                    } else {
+                        Mapping::Generic
+                    },
                     cipher: spec.pace_cipher,
                 },
                 spec.pace_curve,
@@ -323,6 +452,7 @@ impl TestDocument {
             can: spec.can.clone(),
             pace_only: spec.pace_only,
             chip_auth,
+            active_auth,
         }
     }
 

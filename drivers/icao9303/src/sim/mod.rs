@@ -9,8 +9,12 @@ pub mod pki;
 pub mod vpcd;
 
 pub use chip::{Chip, ChipOptions, ChipReply};
-pub use document::{ChipAuthKey, DocumentKind, DocumentSpec, TestDocument};
+pub use document::{AaKeyKind, ChipAuthKey, DocumentKind, DocumentSpec, TestDocument};
 pub use pki::TestPki;
 
+#[cfg(test)]
+mod aa_tests;
+#[cfg(test)]
+mod pa_tests;
 #[cfg(test)]
 mod tests;

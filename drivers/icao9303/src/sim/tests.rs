@@ -763,7 +763,7 @@ fn a_clone_that_cannot_be_reopened_stops_the_read_naming_the_failure() {
     };
     let e = read_document(&mut card, &key, &ReadOptions::default()).unwrap_err();
     assert!(
-        matches!(&e, ReadError::ChipAuthentication { failure, .. } if failure.contains("possible clone")),
+        matches!(&e, ReadError::Reopen { failure, .. } if failure.contains("possible clone")),
         "{e}"
     );
     assert!(
