@@ -273,8 +273,23 @@ impl Outbox {
         // and then writes gets SQLITE_BUSY at once, without waiting, if the other side commits
         // in between.
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        // Switching a new file to WAL needs the file to itself: when another process opens the
+        // same new file at that moment, SQLite answers "database is locked" at once, without
+        // its busy handler. Try again for as long as the busy timeout would have waited.
+        let mut tries = 0;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && tries < 1000 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         // Nothing is written at open unless it must be: on a full disk the daemon still starts
