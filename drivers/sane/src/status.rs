@@ -133,6 +133,9 @@ pub(crate) struct StderrReport {
     pub open_failure: Option<String>,
     /// The last `sane_read:`/`sane_start:` text seen.
     pub last_message: Option<String>,
+    /// `Batch terminated, N pages scanned`: scanimage has said all it will say and is only
+    /// closing the device.
+    pub batch_ended: bool,
 }
 
 impl StderrReport {
@@ -144,6 +147,8 @@ impl StderrReport {
             self.last_message = Some(rest.to_string());
         } else if let Some(rest) = text.strip_prefix("sane_read: ") {
             self.last_message = Some(rest.to_string());
+        } else if text.starts_with("Batch terminated") {
+            self.batch_ended = true;
         } else if text.starts_with("open of device") {
             let detail = text.split_once("failed: ").map_or(text, |(_, d)| d);
             self.open_failure = Some(detail.to_string());
