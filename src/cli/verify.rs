@@ -233,9 +233,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             receipt_report.problems.len()
         );
     }
-    Ok(if report.ok() && receipt_report.problems.is_empty() && aa.failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if report.ok() && receipt_report.problems.is_empty() && aa.failures == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
