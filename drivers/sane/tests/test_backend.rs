@@ -210,18 +210,12 @@ fn a_backend_hanging_after_its_batch_ends_gives_what_it_reported_at_once() {
     );
 
     // A batch that went well and hangs while closing keeps its pages and no error.
-    let good = Scanimage::new(s.options(&[]))
-        .scan(Feed::Single)
-        .unwrap()
-        .pages
-        .remove(0)
-        .bytes;
-    std::fs::write(s.dir.path().join("good.jpg"), &good).unwrap();
+    good_page(&s);
     let program = fake_scanimage(
         s.dir.path(),
         &format!(
             "cp {good} \"$dir/page-0001.jpg\"; echo \"$dir/page-0001.jpg\"\necho 'Batch terminated, 1 page scanned' >&2\nsleep 600",
-            good = s.dir.path().join("good.jpg").display()
+            good = good_path(&s).display()
         ),
     );
     let mut scanner = Scanimage::new(ScanimageOptions {
@@ -239,6 +233,22 @@ fn a_backend_hanging_after_its_batch_ends_gives_what_it_reported_at_once() {
         started.elapsed()
     );
     s.assert_clean();
+}
+
+/// A whole page from the test backend, kept as `good.jpg` for a stand-in scanimage to copy.
+fn good_page(s: &Setup) -> Vec<u8> {
+    let good = Scanimage::new(s.options(&[]))
+        .scan(Feed::Single)
+        .unwrap()
+        .pages
+        .remove(0)
+        .bytes;
+    std::fs::write(good_path(s), &good).unwrap();
+    good
+}
+
+fn good_path(s: &Setup) -> PathBuf {
+    s.dir.path().join("good.jpg")
 }
 
 /// A stand-in scanimage (a shell script) for what the test backend cannot do: crash, or close a
@@ -260,18 +270,12 @@ fn fake_scanimage(dir: &Path, body: &str) -> PathBuf {
 fn a_crashing_backend_ends_the_scan_not_the_caller_and_keeps_finished_pages() {
     let s = Setup::new();
     // Page 1 is whole; then the backend dies with SIGSEGV in the middle of page 2.
-    let good = Scanimage::new(s.options(&[]))
-        .scan(Feed::Single)
-        .unwrap()
-        .pages
-        .remove(0)
-        .bytes;
-    std::fs::write(s.dir.path().join("good.jpg"), &good).unwrap();
+    let good = good_page(&s);
     let program = fake_scanimage(
         s.dir.path(),
         &format!(
             "cp {good} \"$dir/page-0001.jpg\"; echo \"$dir/page-0001.jpg\"\necho 'Scanning page 2' >&2\nhead -c 100 {good} > \"$dir/page-0002.jpg\"\nkill -SEGV $$",
-            good = s.dir.path().join("good.jpg").display()
+            good = good_path(&s).display()
         ),
     );
     let mut scanner = Scanimage::new(ScanimageOptions {
